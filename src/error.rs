@@ -1,0 +1,311 @@
+//! The one error type of brisk.
+//!
+//! Every fallible operation in the crate returns [`Result<T>`]. Errors name the thing at fault:
+//! the task key and op for task failures, the keys on a cycle, the missing dependency, the file
+//! and line of bad input. [`ErrorKind`] is `#[non_exhaustive]` so that new failure modes can be
+//! added without breaking callers who match on it.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A boxed error from user code (a task's own error type).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with brisk's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, with the names needed to find it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A task returned an error or panicked (after its retries were used up).
+    #[error("task {key} (op `{op}`) failed{}: {message}{}", attempts_note(*.attempts), consumers_note(.consumers))]
+    TaskFailed {
+        /// Key of the failing task.
+        key: String,
+        /// Name of the op the task ran.
+        op: String,
+        /// The task's own error message, or the panic payload.
+        message: String,
+        /// Whether the task panicked rather than returning `Err`.
+        panicked: bool,
+        /// How many times the task was run.
+        attempts: u32,
+        /// Keys of tasks that would have consumed the result (first few).
+        consumers: Vec<String>,
+        /// The original error, when the task returned one.
+        #[source]
+        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The computation was cancelled through its [`CancelToken`](crate::CancelToken).
+    #[error("computation cancelled")]
+    Cancelled,
+    /// The graph has a cycle; the keys on it are listed in order, first key repeated at the end.
+    #[error("dependency cycle: {}", .keys.join(" -> "))]
+    Cycle {
+        /// Keys on the cycle, `a -> b -> c -> a`.
+        keys: Vec<String>,
+    },
+    /// A task depends on a key that is not in the graph.
+    #[error("task {key} depends on {missing}, which is not in the graph")]
+    MissingDependency {
+        /// The task whose dependency is missing.
+        key: String,
+        /// The missing key.
+        missing: String,
+    },
+    /// Two tasks were added with the same key.
+    #[error("key {key} is defined twice in the graph")]
+    DuplicateKey {
+        /// The duplicated key.
+        key: String,
+    },
+    /// A requested key is not in the graph.
+    #[error("requested key {key} is not in the graph")]
+    UnknownKey {
+        /// The key asked for.
+        key: String,
+    },
+    /// A value had a different type than the code reading it expected.
+    #[error("value of {key} has type {found}, expected {expected}")]
+    TypeMismatch {
+        /// Key of the value.
+        key: String,
+        /// The type the reader asked for.
+        expected: &'static str,
+        /// The type stored.
+        found: &'static str,
+    },
+    /// A named op is not registered in this process.
+    #[error("op `{name}` is not registered in this process")]
+    UnknownOp {
+        /// The op name.
+        name: String,
+    },
+    /// Encoding or decoding a value or op parameters failed.
+    #[error("cannot encode or decode {what}: {message}")]
+    Codec {
+        /// What was being encoded or decoded.
+        what: String,
+        /// The codec's message.
+        message: String,
+    },
+    /// A configuration value is invalid (a builder option, a CLI flag, a size string).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// Input data is malformed (a graph file, a data file); the message names file and place.
+    #[error("invalid input: {0}")]
+    Input(String),
+    /// A task needs more resources of a kind than the runtime has in total.
+    #[error("task {key} needs {needed} of resource `{resource}`, but the runtime has only {capacity}")]
+    ResourceUnavailable {
+        /// The task.
+        key: String,
+        /// The resource name.
+        resource: String,
+        /// Units the task asks for.
+        needed: u32,
+        /// Units the runtime was built with.
+        capacity: u32,
+    },
+    /// Memory limit exceeded in a way spilling cannot fix.
+    #[error("memory limit: {0}")]
+    Memory(String),
+    /// An I/O error, with what was being done.
+    #[error("{context}: {source}")]
+    Io {
+        /// What brisk was doing (`writing spill file /tmp/…`).
+        context: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Polars reported an error.
+    #[error("{context}: {source}")]
+    Polars {
+        /// What brisk was doing.
+        context: String,
+        /// The polars error.
+        #[source]
+        source: polars::prelude::PolarsError,
+    },
+    /// A shape or axis mismatch in an array operation.
+    #[error("shape error: {0}")]
+    Shape(String),
+    /// A bug in brisk: an invariant did not hold. Please report it.
+    #[error("internal error (a bug in brisk, please report it): {0}")]
+    Internal(String),
+}
+
+fn attempts_note(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" after {attempts} attempts")
+    } else {
+        String::new()
+    }
+}
+
+fn consumers_note(consumers: &[String]) -> String {
+    if consumers.is_empty() {
+        String::new()
+    } else {
+        format!(" (needed by {})", consumers.join(", "))
+    }
+}
+
+/// brisk's error: an [`ErrorKind`] plus the context it was raised in.
+pub struct Error {
+    kind: Box<ErrorKind>,
+    context: Vec<String>,
+}
+
+impl Error {
+    /// An error of the given kind.
+    pub fn new(kind: ErrorKind) -> Self {
+        Error {
+            kind: Box::new(kind),
+            context: Vec::new(),
+        }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// Adds a line of context (outermost last), e.g. `"while computing array sum"`.
+    pub fn context(mut self, what: impl Into<String>) -> Self {
+        self.context.push(what.into());
+        self
+    }
+
+    /// True when the computation was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(*self.kind, ErrorKind::Cancelled)
+    }
+
+    /// True when a task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(*self.kind, ErrorKind::TaskFailed { panicked: true, .. })
+    }
+
+    /// The key of the failing task, for task failures.
+    pub fn failed_key(&self) -> Option<&str> {
+        match &*self.kind {
+            ErrorKind::TaskFailed { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn config(msg: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Config(msg.into()))
+    }
+
+    pub(crate) fn input(msg: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Input(msg.into()))
+    }
+
+    pub(crate) fn internal(msg: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Internal(msg.into()))
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::new(ErrorKind::Io {
+            context: context.into(),
+            source,
+        })
+    }
+
+    /// Wraps any user error as the message of a task failure (the scheduler fills in key and op).
+    pub fn user(err: impl Into<BoxError>) -> Self {
+        let err: BoxError = err.into();
+        Error::new(ErrorKind::TaskFailed {
+            key: String::new(),
+            op: String::new(),
+            message: err.to_string(),
+            panicked: false,
+            attempts: 1,
+            consumers: Vec::new(),
+            source: Some(Arc::from(err)),
+        })
+    }
+
+    /// A plain message as a task's error, for ops that fail without an error value of their own.
+    pub fn msg(message: impl Into<String>) -> Self {
+        Error::user(message.into())
+    }
+
+    pub(crate) fn into_kind(self) -> ErrorKind {
+        *self.kind
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.kind)?;
+        for line in &self.context {
+            write!(f, "\n  while {line}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Debug is what `unwrap()` and `main() -> Result` print: keep it readable.
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&*self.kind)
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Self {
+        Error::new(kind)
+    }
+}
+
+impl From<polars::prelude::PolarsError> for Error {
+    fn from(source: polars::prelude::PolarsError) -> Self {
+        Error::new(ErrorKind::Polars {
+            context: "polars".into(),
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycle_message_lists_keys() {
+        let e = Error::new(ErrorKind::Cycle {
+            keys: vec!["a".into(), "b".into(), "c".into(), "a".into()],
+        });
+        assert_eq!(e.to_string(), "dependency cycle: a -> b -> c -> a");
+    }
+
+    #[test]
+    fn task_failure_names_key_op_and_consumers() {
+        let e = Error::new(ErrorKind::TaskFailed {
+            key: "(\"load\", 3)".into(),
+            op: "load".into(),
+            message: "file not found".into(),
+            panicked: false,
+            attempts: 3,
+            consumers: vec!["sum".into()],
+            source: None,
+        })
+        .context("computing total");
+        assert_eq!(
+            e.to_string(),
+            "task (\"load\", 3) (op `load`) failed after 3 attempts: file not found (needed by sum)\n  while computing total"
+        );
+        assert_eq!(e.failed_key(), Some("(\"load\", 3)"));
+    }
+}

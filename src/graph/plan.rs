@@ -1,0 +1,572 @@
+//! The passes that turn a [`Graph`] into an executable [`Plan`].
+//!
+//! Each pass is linear in tasks plus edges:
+//! 1. **resolve** dependencies given by key; a key not in the graph is an error naming both the
+//!    task and the missing key;
+//! 2. **cull**: keep only the tasks the requested outputs need (a reverse reachability walk);
+//! 3. **cycle check** (Kahn's algorithm); on failure, walk the leftover tasks to one cycle and
+//!    report its keys, `a -> b -> c -> a`, each depending on the next;
+//! 4. **fuse** linear chains `p -> c` where `c` has `p` as its only input, `p` has `c` as its only
+//!    consumer, `p` is not an output and both carry the same annotations; a chain becomes one
+//!    task under the key of its last member;
+//! 5. **order**: one static priority per task ([`order`](super::order)), then user priorities
+//!    (annotations) override it: tasks sort by `(-user_priority, static_priority)`.
+
+use std::time::{Duration, Instant};
+
+use super::{order, Annotations, Csr, FusedStep, Graph, Key, Op, OpKind, TaskId, UNRESOLVED};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Which optional passes to run.
+#[derive(Clone, Debug)]
+pub struct PlanOptions {
+    /// Fuse linear chains into single tasks (default on).
+    pub fuse: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions { fuse: true }
+    }
+}
+
+/// A validated, culled, fused and ordered graph, ready for an executor.
+pub struct Plan {
+    pub(crate) keys: Vec<Key>,
+    pub(crate) ops: Vec<Op>,
+    /// Dependencies in argument order (repeats kept: an input passed twice is two arguments).
+    pub(crate) deps: Csr,
+    /// Dependencies without repeats; `None` when `deps` has none.
+    unique_deps: Option<Csr>,
+    /// Distinct consumers of each task.
+    pub(crate) dependents: Csr,
+    pub(crate) annotations: Vec<Option<Box<Annotations>>>,
+    /// Position in the run order: lower runs first among ready tasks.
+    pub(crate) priority: Vec<u32>,
+    /// Requested outputs, in the order asked (repeats allowed).
+    pub(crate) outputs: Vec<TaskId>,
+    pub(crate) is_output: Vec<bool>,
+    pub(crate) stats: PlanStats,
+}
+
+/// What the passes did and how long they took.
+#[derive(Clone, Debug, Default)]
+pub struct PlanStats {
+    /// Tasks in the graph as built.
+    pub tasks_built: usize,
+    /// Tasks removed by culling.
+    pub culled: usize,
+    /// Tasks merged away by fusion.
+    pub fused: usize,
+    /// Time spent in the static ordering.
+    pub order_time: Duration,
+    /// Time spent in all passes together.
+    pub total_time: Duration,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Plan({} tasks, {} edges)", self.len(), self.deps.num_edges())
+    }
+}
+
+impl Plan {
+    /// Number of tasks to run.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+    /// True when nothing runs.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+    /// Keys by id.
+    pub fn keys(&self) -> &[Key] {
+        &self.keys
+    }
+    /// Dependencies (argument order) by id.
+    pub fn deps(&self) -> &Csr {
+        &self.deps
+    }
+    /// Dependencies without repeats.
+    pub fn unique_deps(&self) -> &Csr {
+        self.unique_deps.as_ref().unwrap_or(&self.deps)
+    }
+    /// Distinct consumers by id.
+    pub fn dependents(&self) -> &Csr {
+        &self.dependents
+    }
+    /// Static priorities (rank in the run order).
+    pub fn priority(&self) -> &[u32] {
+        &self.priority
+    }
+    /// Output ids, in the order requested.
+    pub fn outputs(&self) -> &[TaskId] {
+        &self.outputs
+    }
+    /// Statistics of the passes.
+    pub fn stats(&self) -> &PlanStats {
+        &self.stats
+    }
+    /// Op names by id.
+    pub fn op_name(&self, task: TaskId) -> &str {
+        self.ops[task.index()].name()
+    }
+    /// The annotations of a task.
+    pub fn annotations(&self, task: TaskId) -> Option<&Annotations> {
+        self.annotations[task.index()].as_deref()
+    }
+}
+
+/// The columns of a graph while the passes rewrite it.
+struct Parts {
+    keys: Vec<Key>,
+    ops: Vec<Op>,
+    deps: Csr,
+    annotations: Vec<Option<Box<Annotations>>>,
+    outputs: Vec<TaskId>,
+}
+
+pub(super) fn build(graph: Graph, outputs: &[TaskId], options: &PlanOptions) -> Result<Plan> {
+    let start = Instant::now();
+    let tasks_built = graph.len();
+    for o in outputs {
+        if o.index() >= tasks_built {
+            return Err(Error::new(ErrorKind::UnknownKey {
+                key: format!("task id {}", o.0),
+            }));
+        }
+    }
+    let mut parts = resolve(graph, outputs)?;
+    let culled = cull(&mut parts);
+    let (mut unique_deps, mut dependents) = adjacency(&parts.deps, parts.keys.len());
+    check_cycles(&parts.keys, unique_deps.as_ref().unwrap_or(&parts.deps), &dependents)?;
+    let mut fused = 0;
+    if options.fuse {
+        let unique = unique_deps.take().unwrap_or_else(|| parts.deps.clone());
+        fused = fuse(&mut parts, &unique, &dependents);
+        if fused == 0 {
+            unique_deps = (unique != parts.deps).then_some(unique);
+        }
+        if fused > 0 {
+            (unique_deps, dependents) = adjacency(&parts.deps, parts.keys.len());
+        }
+    }
+    let n = parts.keys.len();
+    let order_start = Instant::now();
+    let keys = &parts.keys;
+    let mut priority = order::order(
+        unique_deps.as_ref().unwrap_or(&parts.deps),
+        &dependents,
+        &|a: u32, b: u32| keys[a as usize].cmp(&keys[b as usize]),
+    );
+    let order_time = order_start.elapsed();
+    apply_user_priorities(&parts.annotations, &mut priority);
+    let mut is_output = vec![false; n];
+    for o in &parts.outputs {
+        is_output[o.index()] = true;
+    }
+    Ok(Plan {
+        keys: parts.keys,
+        ops: parts.ops,
+        deps: parts.deps,
+        unique_deps,
+        dependents,
+        annotations: parts.annotations,
+        priority,
+        outputs: parts.outputs,
+        is_output,
+        stats: PlanStats {
+            tasks_built,
+            culled,
+            fused,
+            order_time,
+            total_time: start.elapsed(),
+        },
+    })
+}
+
+fn resolve(graph: Graph, outputs: &[TaskId]) -> Result<Parts> {
+    let Graph {
+        keys,
+        ops,
+        dep_offsets,
+        mut dep_targets,
+        unresolved,
+        annotations,
+        index,
+    } = graph;
+    for (pos, missing) in unresolved {
+        // The task owning position `pos`: the last offset <= pos.
+        let owner = dep_offsets.partition_point(|&o| o <= pos) - 1;
+        match index.get(&missing) {
+            Some(id) => dep_targets[pos as usize] = id.0,
+            None => {
+                return Err(Error::new(ErrorKind::MissingDependency {
+                    key: keys[owner].to_string(),
+                    missing: missing.to_string(),
+                }))
+            }
+        }
+    }
+    debug_assert!(!dep_targets.contains(&UNRESOLVED));
+    drop(index);
+    let deps = Csr::from_raw(dep_offsets, dep_targets);
+    Ok(Parts {
+        keys,
+        ops,
+        deps,
+        annotations,
+        outputs: outputs.to_vec(),
+    })
+}
+
+/// Unique dependencies (when `deps` has repeats) and distinct dependents.
+fn adjacency(deps: &Csr, n: usize) -> (Option<Csr>, Csr) {
+    let has_repeats = (0..n as u32).any(|i| {
+        let row = deps.row(i);
+        row.len() > 1 && row.iter().enumerate().any(|(j, t)| row[..j].contains(t))
+    });
+    let unique = has_repeats.then(|| deps.dedup_rows());
+    let dependents = unique.as_ref().unwrap_or(deps).transpose(n);
+    (unique, dependents)
+}
+
+/// Removes tasks no output needs; returns how many were removed.
+fn cull(parts: &mut Parts) -> usize {
+    let n = parts.keys.len();
+    let mut needed = vec![false; n];
+    let mut stack: Vec<u32> = Vec::new();
+    for o in &parts.outputs {
+        if !needed[o.index()] {
+            needed[o.index()] = true;
+            stack.push(o.0);
+        }
+    }
+    let mut count = stack.len();
+    while let Some(t) = stack.pop() {
+        for &d in parts.deps.row(t) {
+            if !needed[d as usize] {
+                needed[d as usize] = true;
+                count += 1;
+                stack.push(d);
+            }
+        }
+    }
+    if count == n {
+        return 0;
+    }
+    let mut new_id = vec![UNRESOLVED; n];
+    let mut next = 0u32;
+    for (i, keep) in needed.iter().enumerate() {
+        if *keep {
+            new_id[i] = next;
+            next += 1;
+        }
+    }
+    let mut deps = Csr::with_capacity(count, parts.deps.num_edges());
+    for i in 0..n as u32 {
+        if needed[i as usize] {
+            deps.push_row(parts.deps.row(i).iter().map(|&d| new_id[d as usize]));
+        }
+    }
+    parts.deps = deps;
+    retain_by_mask(&mut parts.keys, &needed);
+    retain_by_mask(&mut parts.ops, &needed);
+    retain_by_mask(&mut parts.annotations, &needed);
+    for o in &mut parts.outputs {
+        o.0 = new_id[o.index()];
+    }
+    n - count
+}
+
+fn retain_by_mask<T>(v: &mut Vec<T>, keep: &[bool]) {
+    let mut i = 0;
+    v.retain(|_| {
+        let k = keep[i];
+        i += 1;
+        k
+    });
+}
+
+fn check_cycles(keys: &[Key], deps: &Csr, dependents: &Csr) -> Result<()> {
+    let n = keys.len();
+    let mut missing: Vec<u32> = (0..n as u32).map(|i| deps.row_len(i) as u32).collect();
+    let mut stack: Vec<u32> = (0..n as u32).filter(|&i| missing[i as usize] == 0).collect();
+    let mut done = 0usize;
+    while let Some(t) = stack.pop() {
+        done += 1;
+        for &c in dependents.row(t) {
+            let m = &mut missing[c as usize];
+            *m -= 1;
+            if *m == 0 {
+                stack.push(c);
+            }
+        }
+    }
+    if done == n {
+        return Ok(());
+    }
+    // Every task left has a dependency that is also left: follow those until one repeats.
+    let start = (0..n as u32)
+        .find(|&i| missing[i as usize] > 0)
+        .ok_or_else(|| Error::internal("cycle check found no leftover task"))?;
+    let mut position: Vec<u32> = vec![UNRESOLVED; n];
+    let mut path: Vec<u32> = Vec::new();
+    let mut t = start;
+    loop {
+        if position[t as usize] != UNRESOLVED {
+            let from = position[t as usize] as usize;
+            let mut cycle: Vec<String> = path[from..]
+                .iter()
+                .map(|&i| keys[i as usize].to_string())
+                .collect();
+            cycle.push(keys[t as usize].to_string());
+            return Err(Error::new(ErrorKind::Cycle { keys: cycle }));
+        }
+        position[t as usize] = path.len() as u32;
+        path.push(t);
+        t = *deps
+            .row(t)
+            .iter()
+            .find(|&&d| missing[d as usize] > 0)
+            .ok_or_else(|| Error::internal("cycle walk reached a finished task"))?;
+    }
+}
+
+/// Fuses linear chains; returns how many tasks were merged away.
+fn fuse(parts: &mut Parts, unique_deps: &Csr, dependents: &Csr) -> usize {
+    let n = parts.keys.len();
+    let mut is_output = vec![false; n];
+    for o in &parts.outputs {
+        is_output[o.index()] = true;
+    }
+    // next[p] = c when p fuses into its single consumer c.
+    let mut next = vec![UNRESOLVED; n];
+    let mut has_prev = vec![false; n];
+    let mut merged = 0usize;
+    for c in 0..n as u32 {
+        if parts.deps.row_len(c) != 1 {
+            continue;
+        }
+        let p = unique_deps.row(c)[0];
+        if dependents.row_len(p) == 1
+            && !is_output[p as usize]
+            && parts.annotations[p as usize] == parts.annotations[c as usize]
+        {
+            next[p as usize] = c;
+            has_prev[c as usize] = true;
+            merged += 1;
+        }
+    }
+    if merged == 0 {
+        return 0;
+    }
+    // Survivors are the tasks that do not fuse into a successor: lone tasks and chain tails.
+    let mut new_id = vec![UNRESOLVED; n];
+    let mut count = 0u32;
+    for i in 0..n {
+        if next[i] == UNRESOLVED {
+            new_id[i] = count;
+            count += 1;
+        }
+    }
+    // For each chain tail, its head (walk back through has_prev; chains are visited once each).
+    let mut head_of_tail = vec![UNRESOLVED; n];
+    for h in 0..n as u32 {
+        if has_prev[h as usize] || next[h as usize] == UNRESOLVED {
+            continue;
+        }
+        let mut t = h;
+        while next[t as usize] != UNRESOLVED {
+            t = next[t as usize];
+        }
+        head_of_tail[t as usize] = h;
+    }
+    let mut ops: Vec<Option<Op>> = std::mem::take(&mut parts.ops).into_iter().map(Some).collect();
+    let mut keys: Vec<Option<Key>> = std::mem::take(&mut parts.keys).into_iter().map(Some).collect();
+    let mut annotations = std::mem::take(&mut parts.annotations);
+    let mut new_keys = Vec::with_capacity(count as usize);
+    let mut new_ops = Vec::with_capacity(count as usize);
+    let mut new_annotations = Vec::with_capacity(count as usize);
+    let mut deps = Csr::with_capacity(count as usize, parts.deps.num_edges());
+    for i in 0..n as u32 {
+        if next[i as usize] != UNRESOLVED {
+            continue;
+        }
+        let head = head_of_tail[i as usize];
+        if head == UNRESOLVED {
+            deps.push_row(parts.deps.row(i).iter().map(|&d| new_id[d as usize]));
+            new_ops.push(ops[i as usize].take());
+        } else {
+            deps.push_row(parts.deps.row(head).iter().map(|&d| new_id[d as usize]));
+            let mut steps = Vec::new();
+            let mut t = head;
+            loop {
+                let key = keys[t as usize].clone().unwrap_or_else(|| Key::from("?"));
+                if let Some(op) = ops[t as usize].take() {
+                    push_step(&mut steps, key, op);
+                }
+                if t == i {
+                    break;
+                }
+                t = next[t as usize];
+            }
+            new_ops.push(Some(Op::fused(steps)));
+        }
+        new_keys.push(keys[i as usize].take());
+        new_annotations.push(annotations[i as usize].take());
+    }
+    parts.keys = new_keys.into_iter().flatten().collect();
+    parts.ops = new_ops.into_iter().flatten().collect();
+    parts.annotations = new_annotations;
+    parts.deps = deps;
+    for o in &mut parts.outputs {
+        o.0 = new_id[o.index()];
+    }
+    merged
+}
+
+/// Appends `op` to a chain, flattening ops that are themselves fused chains.
+fn push_step(steps: &mut Vec<FusedStep>, key: Key, op: Op) {
+    match &op.kind {
+        OpKind::Fused(inner) => steps.extend(inner.iter().cloned()),
+        _ => steps.push(FusedStep { key, op }),
+    }
+}
+
+fn apply_user_priorities(annotations: &[Option<Box<Annotations>>], priority: &mut [u32]) {
+    if !annotations
+        .iter()
+        .any(|a| a.as_ref().is_some_and(|a| a.priority.is_some()))
+    {
+        return;
+    }
+    let user = |i: usize| {
+        annotations[i]
+            .as_ref()
+            .and_then(|a| a.priority)
+            .unwrap_or(0)
+    };
+    let mut ids: Vec<u32> = (0..priority.len() as u32).collect();
+    ids.sort_unstable_by_key(|&i| (std::cmp::Reverse(user(i as usize)), priority[i as usize]));
+    for (rank, &i) in ids.iter().enumerate() {
+        priority[i as usize] = rank as u32;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Value;
+
+    fn noop() -> Op {
+        Op::new("noop", |_, _| Ok(Value::unit()))
+    }
+
+    #[test]
+    fn missing_dependency_names_both_keys() {
+        let mut g = Graph::new();
+        g.add_task("a", noop(), ["ghost"]).unwrap();
+        let err = g.plan(&["a".into()], &PlanOptions::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "task a depends on ghost, which is not in the graph"
+        );
+    }
+
+    #[test]
+    fn cycle_lists_keys() {
+        let mut g = Graph::new();
+        g.add_task("a", noop(), ["b"]).unwrap();
+        g.add_task("b", noop(), ["c"]).unwrap();
+        g.add_task("c", noop(), ["a"]).unwrap();
+        g.add_task("d", noop(), ["a"]).unwrap();
+        let err = g.plan(&["d".into()], &PlanOptions::default()).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg == "dependency cycle: a -> b -> c -> a"
+                || msg == "dependency cycle: b -> c -> a -> b"
+                || msg == "dependency cycle: c -> a -> b -> c",
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn self_cycle() {
+        let mut g = Graph::new();
+        g.add_task("a", noop(), ["a"]).unwrap();
+        let err = g.plan(&["a".into()], &PlanOptions::default()).unwrap_err();
+        assert_eq!(err.to_string(), "dependency cycle: a -> a");
+    }
+
+    #[test]
+    fn duplicate_key_rejected() {
+        let mut g = Graph::new();
+        g.add_task("a", noop(), Vec::<TaskId>::new()).unwrap();
+        let err = g.add_task("a", noop(), Vec::<TaskId>::new()).unwrap_err();
+        assert_eq!(err.to_string(), "key a is defined twice in the graph");
+        assert_eq!(g.len(), 1);
+    }
+
+    #[test]
+    fn cull_keeps_only_needed() {
+        let mut g = Graph::new();
+        let a = g.add_task("a", noop(), Vec::<TaskId>::new()).unwrap();
+        let b = g.add_task("b", noop(), [a]).unwrap();
+        g.add_task("unused", noop(), [a]).unwrap();
+        let _ = b;
+        let plan = g
+            .plan(&["b".into()], &PlanOptions { fuse: false })
+            .unwrap();
+        assert_eq!(plan.len(), 2);
+        assert_eq!(plan.stats().culled, 1);
+        assert_eq!(plan.keys()[plan.outputs()[0].index()], Key::from("b"));
+    }
+
+    #[test]
+    fn fuse_chain_keeps_tail_key_and_annotations() {
+        let mut g = Graph::new();
+        let a = g.add_task("a", noop(), Vec::<TaskId>::new()).unwrap();
+        let b = g.add_task("b", noop(), [a]).unwrap();
+        let c = g.add_task("c", noop(), [b]).unwrap();
+        let d = g.add_task("d", noop(), [c]).unwrap();
+        // d carries a resource: it must not fuse with c.
+        g.annotate(d, Annotations::new().resource("gpu", 1));
+        let plan = g.plan(&["d".into()], &PlanOptions::default()).unwrap();
+        assert_eq!(plan.len(), 2);
+        assert_eq!(plan.stats().fused, 2);
+        assert_eq!(plan.keys(), &[Key::from("c"), Key::from("d")]);
+        assert_eq!(plan.deps().row(1), &[0]);
+        assert!(plan.annotations(TaskId(1)).is_some());
+        match &plan.ops[0].kind {
+            OpKind::Fused(steps) => {
+                let keys: Vec<String> = steps.iter().map(|s| s.key.to_string()).collect();
+                assert_eq!(keys, ["a", "b", "c"]);
+            }
+            _ => panic!("expected a fused op"),
+        }
+    }
+
+    #[test]
+    fn outputs_are_not_fused_away() {
+        let mut g = Graph::new();
+        let a = g.add_task("a", noop(), Vec::<TaskId>::new()).unwrap();
+        g.add_task("b", noop(), [a]).unwrap();
+        let plan = g
+            .plan(&["a".into(), "b".into()], &PlanOptions::default())
+            .unwrap();
+        assert_eq!(plan.len(), 2);
+    }
+
+    #[test]
+    fn user_priority_overrides_order() {
+        let mut g = Graph::new();
+        let a = g.add_task("a", noop(), Vec::<TaskId>::new()).unwrap();
+        let b = g.add_task("b", noop(), Vec::<TaskId>::new()).unwrap();
+        g.annotate(b, Annotations::new().priority(10));
+        let plan = g
+            .plan(&["a".into(), "b".into()], &PlanOptions::default())
+            .unwrap();
+        assert!(plan.priority()[b.index()] < plan.priority()[a.index()]);
+    }
+}

@@ -1,0 +1,53 @@
+//! # brisk
+//!
+//! Parallel, larger-than-memory computation for Rust, in the spirit of Python's Dask: build a
+//! task graph — with [`delayed`] functions, [`Runtime::submit`] futures, or chunked
+//! collections — and a work-stealing scheduler runs it on every core, ordered to hold as few
+//! results in memory as the graph allows.
+//!
+//! ```
+//! use brisk::prelude::*;
+//!
+//! let rt = Runtime::builder().threads(2).build()?;
+//! let inc = delayed(|x: i64| x + 1).name("inc");
+//! let add = delayed(|a: i64, b: i64| a + b).name("add");
+//! let xs: Vec<Delayed<i64>> = (0..10).map(|i| inc.call(i)).collect();
+//! let total = xs.iter().skip(1).fold(xs[0].clone(), |acc, x| add.call((acc, x)));
+//! assert_eq!(rt.compute(&total)?, 55);
+//! # Ok::<(), brisk::Error>(())
+//! ```
+//!
+//! The layers (see `DESIGN.md`): [`graph`] (keys, tasks, validation, culling, fusion,
+//! ordering), [`sched`] (executors and events), [`spill`] (the result store and byte
+//! accounting), and the collections [`array`] and [`frame`].
+
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod array;
+pub mod bench;
+pub mod delayed;
+mod error;
+pub mod frame;
+pub mod future;
+pub mod graph;
+pub mod sched;
+pub mod spill;
+
+pub use delayed::{delayed, gather, value, Delayed, DelayedFn};
+pub use error::{BoxError, Error, ErrorKind, Result};
+pub use future::{as_completed, Future};
+pub use graph::{Annotations, Graph, Key, NamedOp, Op, TaskId, Value};
+pub use sched::{
+    CancelToken, ChromeTrace, Compute, ComputeOptions, Event, EventHook, Executor,
+    ProgressMode, Runtime, RuntimeBuilder, TaskContext,
+};
+pub use spill::{MemoryStats, SizeOf};
+
+/// The names most programs need: `use brisk::prelude::*;`.
+pub mod prelude {
+    pub use crate::delayed::{delayed, gather, value, Delayed};
+    pub use crate::future::{as_completed, Future};
+    pub use crate::sched::{CancelToken, Compute, ComputeOptions, Executor, ProgressMode, Runtime};
+    pub use crate::{Error, Result, SizeOf};
+}

@@ -1,0 +1,182 @@
+//! The `brisk` command: the demo pipeline, graph ordering reports and benchmarks.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use brisk::bench::overhead::{self, Shape};
+use brisk::graph::graph_file::GraphFile;
+use brisk::graph::{order, pressure};
+use brisk::{ProgressMode, Runtime};
+use clap::{Parser, Subcommand};
+
+// Keeps freed pages instead of returning them to the OS (design §9: fresh memory is slow here).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[path = "../examples/etl.rs"]
+#[allow(dead_code)]
+mod etl;
+
+#[derive(Parser)]
+#[command(name = "brisk", version, about = "Parallel, larger-than-memory task graphs")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the ETL pipeline of the design story with a progress bar, printing result and timing.
+    Demo {
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Seed of the simulated task times.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Multiplies every simulated task time.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+    },
+    /// Orders graph files (JSON, see shared/data/order-graphs) and prints their memory pressure.
+    Order {
+        /// Graph files or directories of them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Benchmarks that print one machine-readable line per run.
+    Bench {
+        #[command(subcommand)]
+        bench: Bench,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Scheduler overhead on no-op graphs.
+    Overhead {
+        /// independent, chain or tree.
+        #[arg(long)]
+        shape: String,
+        /// Base number of tasks.
+        #[arg(long)]
+        tasks: usize,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Disable fusion of linear chains.
+        #[arg(long)]
+        no_fuse: bool,
+        /// Runs to make; one line each.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime(threads: Option<usize>) -> brisk::Result<Runtime> {
+    let mut b = Runtime::builder();
+    if let Some(t) = threads {
+        b = b.threads(t);
+    }
+    b.build()
+}
+
+fn run(cli: Cli) -> brisk::Result<()> {
+    match cli.command {
+        Command::Demo {
+            threads,
+            seed,
+            scale,
+        } => {
+            let rt = runtime(threads)?;
+            etl::run(&rt, seed, scale, ProgressMode::Auto)?;
+        }
+        Command::Order { paths } => {
+            let files = expand(&paths)?;
+            let many = files.len() > 1;
+            for path in files {
+                order_file(&path, many)?;
+            }
+        }
+        Command::Bench { bench } => match bench {
+            Bench::Overhead {
+                shape,
+                tasks,
+                threads,
+                no_fuse,
+                repeat,
+            } => {
+                let shape: Shape = shape.parse()?;
+                let rt = runtime(threads)?;
+                for _ in 0..repeat.max(1) {
+                    let report = overhead::run(&rt, shape, tasks, !no_fuse)?;
+                    println!("{}", report.line());
+                }
+            }
+        },
+    }
+    Ok(())
+}
+
+/// Files named, with directories replaced by their `*.json` files (sorted).
+fn expand(paths: &[PathBuf]) -> brisk::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let entries = std::fs::read_dir(p).map_err(|e| {
+                brisk::Error::new(brisk::ErrorKind::Io {
+                    context: format!("reading directory {}", p.display()),
+                    source: e,
+                })
+            })?;
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "json"))
+                .collect();
+            files.sort();
+            out.extend(files);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn order_file(path: &std::path::Path, with_name: bool) -> brisk::Result<()> {
+    let file = GraphFile::load(path)?;
+    let dependents = file.dependents();
+    let start = Instant::now();
+    let priority = order::order(&file.deps, &dependents, &file.tie_by_key());
+    let order_ms = start.elapsed().as_secs_f64() * 1e3;
+    let p = pressure::pressure(&file.deps, &dependents, &priority);
+    let mut line = String::new();
+    if with_name {
+        line.push_str(&format!("graph={} ", file.name));
+    }
+    line.push_str(&format!(
+        "max_pressure={} mean_pressure={:.4} order_ms={:.3} tasks={}",
+        p.max,
+        p.mean,
+        order_ms,
+        file.keys.len()
+    ));
+    if with_name {
+        if let (Some(m), Some(a)) = (file.dask_max_pressure, file.dask_mean_pressure) {
+            line.push_str(&format!(" dask_max_pressure={m} dask_mean_pressure={a:.4}"));
+        }
+    }
+    println!("{line}");
+    Ok(())
+}

@@ -1,0 +1,379 @@
+//! The worker threads of the threads executor.
+//!
+//! One thread per core, each owning a LIFO [`crossbeam_deque::Worker`]; a shared
+//! [`Injector`] takes work from outside the pool. A worker looks for work in this order:
+//!
+//! 1. the task it just made ready (the best of a finished task's newly ready consumers runs
+//!    next on the same thread, without touching a queue: warm caches, depth first);
+//! 2. its own deque (LIFO: the rest of those consumers, best on top);
+//! 3. the injector, then the other workers' deques (stealing the oldest work, FIFO end);
+//! 4. **root admission**: tasks without dependencies (reading a file, generating a block) are
+//!    not queued at the start. Each run keeps them sorted by priority and releases one only
+//!    when the worker found no other work and fewer than `root_limit` (default threads + 1)
+//!    of the run's roots are running. This is what stops input overproduction. It cannot
+//!    deadlock: the limit counts *running* roots, not results held, so a consumer that needs
+//!    32 roots gets them one after another.
+//!
+//! Idle workers sleep on a condition variable. A thread that adds work bumps an epoch only
+//! when someone sleeps (a fence and one load otherwise); a sleeper registers, re-checks for
+//! work, then waits for the epoch to change, so no wake-up is lost.
+//!
+//! A thread of the pool that waits for something (a nested compute, a future's result) keeps
+//! running other jobs while it waits ([`help_until`]), so tasks that submit and wait for tasks
+//! never deadlock the pool, even with one thread.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use parking_lot::{Condvar, Mutex};
+
+use super::resources::ResourceGate;
+use super::run::{ExecCtx, Outcome, RunState};
+
+
+/// A unit of work in the pool.
+pub(crate) enum Job {
+    /// Task `task` of a computation; `held` when the resource gate already granted its units;
+    /// `root` when it holds a root-admission slot.
+    Task {
+        run: Arc<RunState>,
+        task: u32,
+        held: bool,
+        root: bool,
+    },
+    /// A submitted future's body.
+    Call(Arc<dyn PoolCall>),
+}
+
+/// A job that is not part of a graph: a submitted future.
+pub(crate) trait PoolCall: Send + Sync {
+    fn call(&self, worker: usize);
+}
+
+pub(crate) struct Pool {
+    injector: Injector<Job>,
+    stealers: Vec<Stealer<Job>>,
+    sleep: Sleep,
+    active: Mutex<Vec<Arc<RunState>>>,
+    active_count: AtomicUsize,
+    pub(crate) gate: ResourceGate<Job>,
+    shutdown: AtomicBool,
+    handles: Mutex<Vec<JoinHandle<()>>>,
+    pub(crate) threads: usize,
+}
+
+struct Sleep {
+    lock: Mutex<()>,
+    cond: Condvar,
+    epoch: AtomicU64,
+    sleepers: AtomicUsize,
+}
+
+impl Sleep {
+    fn notify(&self) {
+        fence(Ordering::SeqCst);
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            let _g = self.lock.lock();
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+            self.cond.notify_all();
+        }
+    }
+
+    fn sleep(&self, has_work: impl Fn() -> bool) {
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        if !has_work() {
+            let mut g = self.lock.lock();
+            while self.epoch.load(Ordering::SeqCst) == epoch {
+                self.cond.wait(&mut g);
+            }
+        }
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What a pool thread keeps in thread-local storage.
+struct Local {
+    pool: Arc<Pool>,
+    index: usize,
+    deque: Worker<Job>,
+    scratch: RefCell<Option<Scratch>>,
+}
+
+/// Buffers reused from task to task on one thread.
+#[derive(Default)]
+struct Scratch {
+    ready: Vec<u32>,
+    inputs: Vec<crate::graph::Value>,
+    woken: Vec<Job>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Option<Rc<Local>>> = const { RefCell::new(None) };
+}
+
+impl Pool {
+    pub(crate) fn start(threads: usize, resources: &[(String, u32)], name: &str) -> Arc<Pool> {
+        let threads = threads.max(1);
+        let deques: Vec<Worker<Job>> = (0..threads).map(|_| Worker::new_lifo()).collect();
+        let pool = Arc::new(Pool {
+            injector: Injector::new(),
+            stealers: deques.iter().map(Worker::stealer).collect(),
+            sleep: Sleep {
+                lock: Mutex::new(()),
+                cond: Condvar::new(),
+                epoch: AtomicU64::new(0),
+                sleepers: AtomicUsize::new(0),
+            },
+            active: Mutex::new(Vec::new()),
+            active_count: AtomicUsize::new(0),
+            gate: ResourceGate::new(resources),
+            shutdown: AtomicBool::new(false),
+            handles: Mutex::new(Vec::new()),
+            threads,
+        });
+        let mut handles = Vec::with_capacity(threads);
+        for (index, deque) in deques.into_iter().enumerate() {
+            let pool = Arc::clone(&pool);
+            let handle = std::thread::Builder::new()
+                .name(format!("{name}-{index}"))
+                .spawn(move || worker_main(pool, index, deque));
+            match handle {
+                Ok(h) => handles.push(h),
+                // Fewer threads than asked still work: the others steal everything.
+                Err(e) => eprintln!("brisk: could not start worker thread {index}: {e}"),
+            }
+        }
+        *pool.handles.lock() = handles;
+        pool
+    }
+
+    /// Stops the threads after their current jobs; joins them unless called from one of them.
+    pub(crate) fn shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        {
+            let _g = self.sleep.lock.lock();
+            self.sleep.epoch.fetch_add(1, Ordering::SeqCst);
+            self.sleep.cond.notify_all();
+        }
+        let on_own_thread = LOCAL.with(|l| {
+            l.borrow()
+                .as_ref()
+                .is_some_and(|l| std::ptr::eq(Arc::as_ptr(&l.pool), self))
+        });
+        let handles = std::mem::take(&mut *self.handles.lock());
+        if !on_own_thread {
+            for h in handles {
+                let _ = h.join();
+            }
+        }
+    }
+
+    pub(crate) fn push(&self, job: Job) {
+        self.injector.push(job);
+        self.sleep.notify();
+    }
+
+    pub(crate) fn wake(&self) {
+        self.sleep.notify();
+    }
+
+    /// Registers a run and queues its first roots.
+    pub(crate) fn start_run(&self, run: &Arc<RunState>) {
+        {
+            let mut active = self.active.lock();
+            active.push(Arc::clone(run));
+            self.active_count.store(active.len(), Ordering::SeqCst);
+        }
+        while let Some(task) = run.try_admit_root() {
+            self.injector.push(Job::Task {
+                run: Arc::clone(run),
+                task,
+                held: false,
+                root: true,
+            });
+        }
+        self.sleep.notify();
+    }
+
+    pub(crate) fn end_run(&self, run: &Arc<RunState>) {
+        let mut active = self.active.lock();
+        active.retain(|r| !Arc::ptr_eq(r, run));
+        self.active_count.store(active.len(), Ordering::SeqCst);
+    }
+
+    fn admit_any_root(&self) -> Option<Job> {
+        if self.active_count.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let active = self.active.lock();
+        // Oldest run first: finish what was started before feeding a newer computation.
+        for run in active.iter() {
+            if let Some(task) = run.try_admit_root() {
+                return Some(Job::Task {
+                    run: Arc::clone(run),
+                    task,
+                    held: false,
+                    root: true,
+                });
+            }
+        }
+        None
+    }
+
+    fn has_work(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+            || !self.injector.is_empty()
+            || self.stealers.iter().any(|s| !s.is_empty())
+            || (self.active_count.load(Ordering::Relaxed) > 0
+                && self.active.lock().iter().any(|r| r.has_pending_roots()))
+    }
+
+    /// True when the current thread is one of this pool's workers.
+    pub(crate) fn is_current(self: &Arc<Self>) -> bool {
+        LOCAL.with(|l| l.borrow().as_ref().is_some_and(|l| Arc::ptr_eq(&l.pool, self)))
+    }
+}
+
+fn worker_main(pool: Arc<Pool>, index: usize, deque: Worker<Job>) {
+    let local = Rc::new(Local {
+        pool,
+        index,
+        deque,
+        scratch: RefCell::new(None),
+    });
+    LOCAL.with(|l| *l.borrow_mut() = Some(Rc::clone(&local)));
+    loop {
+        if let Some(job) = local.find_job() {
+            local.run_job(job);
+            continue;
+        }
+        if local.pool.shutdown.load(Ordering::SeqCst) {
+            break;
+        }
+        let pool = &local.pool;
+        pool.sleep.sleep(|| pool.has_work());
+    }
+    LOCAL.with(|l| *l.borrow_mut() = None);
+}
+
+impl Local {
+    fn find_job(&self) -> Option<Job> {
+        if let Some(job) = self.deque.pop() {
+            return Some(job);
+        }
+        loop {
+            let mut retry = false;
+            match self.pool.injector.steal_batch_and_pop(&self.deque) {
+                Steal::Success(job) => return Some(job),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+            let n = self.pool.stealers.len();
+            for k in 1..n {
+                match self.pool.stealers[(self.index + k) % n].steal() {
+                    Steal::Success(job) => return Some(job),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                break;
+            }
+        }
+        self.pool.admit_any_root()
+    }
+
+    fn run_job(&self, job: Job) {
+        match job {
+            Job::Call(call) => call.call(self.index),
+            Job::Task {
+                run,
+                task,
+                held,
+                root,
+            } => self.run_task(run, task, held, root),
+        }
+    }
+
+    /// Runs a task and then, on the same thread, the best consumer it made ready (or a new
+    /// root of the same run), until a task leaves nothing to continue with.
+    fn run_task(&self, run: Arc<RunState>, task: u32, held: bool, root: bool) {
+        // Buffers are reused across tasks; a nested wait inside a task finds them taken and
+        // starts with empty ones, which is rare.
+        let scratch = self.scratch.borrow_mut().take().unwrap_or_default();
+        let mut ctx: ExecCtx<'_, Job> = ExecCtx {
+            worker: self.index,
+            ready: scratch.ready,
+            inputs: scratch.inputs,
+            woken: scratch.woken,
+            gate: Some(&self.pool.gate),
+        };
+        let mut next = Some((task, held, root));
+        while let Some((task, held, root)) = next.take() {
+            let outcome = run.execute(task, held, root, &mut ctx, || Job::Task {
+                run: Arc::clone(&run),
+                task,
+                held: true,
+                root,
+            });
+            for job in ctx.woken.drain(..) {
+                self.pool.push(job);
+            }
+            if outcome != Outcome::Done {
+                continue;
+            }
+            if !ctx.ready.is_empty() {
+                // Best (lowest priority number) runs next here; the rest go on our deque,
+                // worst first so the best of them is on top.
+                ctx.ready
+                    .sort_unstable_by_key(|&t| std::cmp::Reverse(run.priority(t)));
+                let best = ctx.ready.pop();
+                let pushed = !ctx.ready.is_empty();
+                for &t in &ctx.ready {
+                    self.deque.push(Job::Task {
+                        run: Arc::clone(&run),
+                        task: t,
+                        held: false,
+                        root: false,
+                    });
+                }
+                if pushed {
+                    self.pool.sleep.notify();
+                }
+                next = best.map(|t| (t, false, false));
+            } else if self.deque.is_empty() && self.pool.injector.is_empty() {
+                next = run.try_admit_root().map(|t| (t, false, true));
+            } else if root && run.has_pending_roots() && self.pool.sleep.sleepers.load(Ordering::Relaxed) > 0 {
+                // A root slot freed while others sleep: let one of them admit.
+                self.pool.sleep.notify();
+            }
+        }
+        *self.scratch.borrow_mut() = Some(Scratch {
+            ready: ctx.ready,
+            inputs: ctx.inputs,
+            woken: ctx.woken,
+        });
+    }
+}
+
+/// On a pool thread, runs other jobs until `done()`; returns false (doing nothing) when the
+/// current thread is not a worker of `pool`.
+pub(crate) fn help_until(pool: &Arc<Pool>, done: impl Fn() -> bool) -> bool {
+    let local = LOCAL.with(|l| l.borrow().clone());
+    let Some(local) = local.filter(|l| Arc::ptr_eq(&l.pool, pool)) else {
+        return false;
+    };
+    while !done() {
+        if let Some(job) = local.find_job() {
+            local.run_job(job);
+            continue;
+        }
+        local.pool.sleep.sleep(|| done() || local.pool.has_work());
+    }
+    true
+}

@@ -1,0 +1,584 @@
+//! The state of one computation and the body of a task run, shared by both executors.
+//!
+//! Counters, all per task and all atomic so any worker may finish any task:
+//! - `remaining_deps[t]`: distinct dependencies of `t` not yet finished; `t` is ready at 0;
+//! - `consumers_to_start[t]`: distinct consumers of `t` that have not yet read it. Each
+//!   consumer clones its inputs *before* decrementing, so the one that brings the count to 0
+//!   knows every other reader is done and takes the store's reference: it then holds the only
+//!   one (buffers can be reused in place) and the value is freed when that task ends — the
+//!   moment its last consumer finishes. Requested outputs are never taken.
+//! - `remaining_sinks`: tasks without consumers still to finish; every task is an ancestor of
+//!   some sink, so when this reaches 0 the computation is complete. Counting only sinks keeps
+//!   a shared counter off the path of most tasks.
+//!
+//! Failure: the first error is kept, `aborting` is raised, nothing new starts, and the waiting
+//! thread is released once no task of the run is running (per-worker `running` counters,
+//! summed only while aborting).
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use crossbeam_utils::CachePadded;
+use parking_lot::Mutex;
+
+use super::event::{Event, EventHook};
+use super::latch::Latch;
+use super::resources::{Needs, ResourceGate};
+use super::{CancelToken, RuntimeInner, TaskContext};
+use crate::error::{Error, ErrorKind, Result};
+use crate::graph::{Key, Op, OpKind, Plan, TaskId, Value};
+use crate::spill::{MemoryAccount, Store};
+
+/// What happened to a task handed to [`RunState::execute`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Ran and succeeded; newly ready consumers are in `ExecCtx::ready`.
+    Done,
+    /// Waiting for resources; it will come back through the gate.
+    Parked,
+    /// Not run: the computation is stopping.
+    Discarded,
+    /// Ran and failed; the run is aborting.
+    Failed,
+}
+
+/// Per-worker scratch space and links for running tasks.
+pub(crate) struct ExecCtx<'a, J> {
+    pub(crate) worker: usize,
+    pub(crate) ready: Vec<u32>,
+    pub(crate) inputs: Vec<Value>,
+    pub(crate) woken: Vec<J>,
+    pub(crate) gate: Option<&'a ResourceGate<J>>,
+}
+
+impl<J> ExecCtx<'_, J> {
+    pub(crate) fn new(worker: usize, gate: Option<&ResourceGate<J>>) -> ExecCtx<'_, J> {
+        ExecCtx {
+            worker,
+            ready: Vec::new(),
+            inputs: Vec::new(),
+            woken: Vec::new(),
+            gate,
+        }
+    }
+}
+
+pub(crate) struct RunState {
+    pub(crate) id: u64,
+    pub(crate) plan: Plan,
+    remaining_deps: Box<[AtomicU32]>,
+    consumers_to_start: Box<[AtomicU32]>,
+    pub(crate) store: Store,
+    remaining_sinks: AtomicUsize,
+    /// Tasks without dependencies, best first; admitted through `root_cursor`.
+    pub(crate) roots: Box<[u32]>,
+    root_cursor: AtomicUsize,
+    running_roots: AtomicUsize,
+    pub(crate) root_limit: usize,
+    aborting: AtomicBool,
+    error: Mutex<Option<Error>>,
+    pub(crate) cancel: CancelToken,
+    pub(crate) latch: Arc<Latch>,
+    running: Box<[CachePadded<AtomicUsize>]>,
+    hooks: Box<[Arc<dyn EventHook>]>,
+    needs: Option<Box<[Needs]>>,
+    runtime: Weak<RuntimeInner>,
+}
+
+impl RunState {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new<J>(
+        id: u64,
+        plan: Plan,
+        workers: usize,
+        root_limit: usize,
+        account: Arc<MemoryAccount>,
+        cancel: CancelToken,
+        latch: Arc<Latch>,
+        hooks: Vec<Arc<dyn EventHook>>,
+        gate: Option<&ResourceGate<J>>,
+        runtime: Weak<RuntimeInner>,
+    ) -> Result<RunState> {
+        let n = plan.len();
+        let udeps = plan.unique_deps();
+        let remaining_deps: Box<[AtomicU32]> = (0..n as u32)
+            .map(|i| AtomicU32::new(udeps.row_len(i) as u32))
+            .collect();
+        let consumers_to_start: Box<[AtomicU32]> = (0..n as u32)
+            .map(|i| AtomicU32::new(plan.dependents.row_len(i) as u32))
+            .collect();
+        let sinks = (0..n as u32)
+            .filter(|&i| plan.dependents.row_len(i) == 0)
+            .count();
+        let mut roots: Vec<u32> = (0..n as u32).filter(|&i| udeps.row_len(i) == 0).collect();
+        roots.sort_unstable_by_key(|&r| plan.priority[r as usize]);
+        let needs = resolve_needs(&plan, gate)?;
+        Ok(RunState {
+            id,
+            remaining_deps,
+            consumers_to_start,
+            store: Store::new(n, account),
+            remaining_sinks: AtomicUsize::new(sinks),
+            roots: roots.into(),
+            root_cursor: AtomicUsize::new(0),
+            running_roots: AtomicUsize::new(0),
+            root_limit: root_limit.max(1),
+            aborting: AtomicBool::new(false),
+            error: Mutex::new(None),
+            cancel,
+            latch,
+            running: (0..workers.max(1))
+                .map(|_| CachePadded::new(AtomicUsize::new(0)))
+                .collect(),
+            hooks: hooks.into(),
+            needs,
+            runtime,
+            plan,
+        })
+    }
+
+    pub(crate) fn emit(&self, event: &Event<'_>) {
+        for h in self.hooks.iter() {
+            h.on_event(event);
+        }
+    }
+
+    pub(crate) fn has_hooks(&self) -> bool {
+        !self.hooks.is_empty()
+    }
+
+    #[inline]
+    pub(crate) fn is_aborting(&self) -> bool {
+        self.aborting.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn priority(&self, task: u32) -> u32 {
+        self.plan.priority[task as usize]
+    }
+
+    /// True when roots are waiting and the run is not stopping.
+    pub(crate) fn has_pending_roots(&self) -> bool {
+        !self.is_aborting() && self.root_cursor.load(Ordering::Relaxed) < self.roots.len()
+    }
+
+    /// Admits the next root if fewer than `root_limit` roots are running.
+    pub(crate) fn try_admit_root(&self) -> Option<u32> {
+        if !self.has_pending_roots() {
+            return None;
+        }
+        let mut running = self.running_roots.load(Ordering::Relaxed);
+        loop {
+            if running >= self.root_limit {
+                return None;
+            }
+            match self.running_roots.compare_exchange_weak(
+                running,
+                running + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => running = now,
+            }
+        }
+        let i = self.root_cursor.fetch_add(1, Ordering::AcqRel);
+        if i < self.roots.len() {
+            Some(self.roots[i])
+        } else {
+            self.running_roots.fetch_sub(1, Ordering::AcqRel);
+            None
+        }
+    }
+
+    /// Records the first error and stops the run.
+    pub(crate) fn fail(&self, error: Error) {
+        {
+            let mut slot = self.error.lock();
+            if slot.is_none() {
+                *slot = Some(error);
+            }
+        }
+        self.aborting.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn take_error(&self) -> Option<Error> {
+        self.error.lock().take()
+    }
+
+    /// Releases the waiter once an aborting run has no running task.
+    fn maybe_finish_abort(&self) {
+        if self.aborting.load(Ordering::SeqCst)
+            && self
+                .running
+                .iter()
+                .all(|r| r.load(Ordering::SeqCst) == 0)
+        {
+            self.latch.set();
+        }
+    }
+
+    fn is_root(&self, task: u32) -> bool {
+        self.plan.deps.row_len(task) == 0
+    }
+
+    fn end_root(&self, task: u32) {
+        if self.is_root(task) {
+            self.running_roots.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Runs one task: reads inputs, calls the op (retrying as annotated), stores the result,
+    /// releases inputs and reports newly ready consumers in `ctx.ready`.
+    ///
+    /// `admitted_root` says whether this task holds a root admission slot (roots started by
+    /// the threads executor do; the sync executor does not use admission). `held` says whether
+    /// the resource gate already granted its units.
+    pub(crate) fn execute<J>(
+        self: &Arc<Self>,
+        task: u32,
+        held: bool,
+        admitted_root: bool,
+        ctx: &mut ExecCtx<'_, J>,
+        park: impl FnOnce() -> J,
+    ) -> Outcome {
+        let w = ctx.worker;
+        let running = &self.running[w.min(self.running.len() - 1)];
+        running.fetch_add(1, Ordering::SeqCst);
+        let outcome = self.execute_inner(task, held, ctx, park);
+        if admitted_root && outcome != Outcome::Parked {
+            self.end_root(task);
+        }
+        running.fetch_sub(1, Ordering::SeqCst);
+        if matches!(outcome, Outcome::Failed | Outcome::Discarded) {
+            self.maybe_finish_abort();
+        }
+        outcome
+    }
+
+    fn execute_inner<J>(
+        self: &Arc<Self>,
+        task: u32,
+        held: bool,
+        ctx: &mut ExecCtx<'_, J>,
+        park: impl FnOnce() -> J,
+    ) -> Outcome {
+        if self.aborting.load(Ordering::SeqCst) {
+            return Outcome::Discarded;
+        }
+        if self.cancel.is_cancelled() {
+            self.fail(Error::new(ErrorKind::Cancelled));
+            return Outcome::Discarded;
+        }
+        let ti = task as usize;
+        let needs = self.needs.as_ref().map(|n| &n[ti]).filter(|n| !n.is_empty());
+        if let (Some(needs), Some(gate), false) = (needs, ctx.gate, held) {
+            if !gate.acquire_or_park(needs, self.priority(task), park) {
+                return Outcome::Parked;
+            }
+        }
+
+        // Inputs, in argument order. Clone first, then count ourselves out of each input's
+        // readers; the last reader takes the store's reference (see module docs).
+        let plan = &self.plan;
+        ctx.inputs.clear();
+        for &d in plan.deps.row(task) {
+            match self.store.get(d) {
+                Some(v) => ctx.inputs.push(v),
+                None => {
+                    self.fail(Error::internal(format!(
+                        "input {} of task {} is not in the store",
+                        plan.keys[d as usize], plan.keys[ti]
+                    )));
+                    self.release_needs(needs, ctx);
+                    return Outcome::Failed;
+                }
+            }
+        }
+        let mut taken_bytes = 0usize;
+        for &d in plan.unique_deps().row(task) {
+            if self.consumers_to_start[d as usize].fetch_sub(1, Ordering::AcqRel) == 1
+                && !plan.is_output[d as usize]
+            {
+                if let Some(v) = self.store.take(d) {
+                    taken_bytes += v.bytes();
+                }
+            }
+        }
+
+        let key = &plan.keys[ti];
+        let op = &plan.ops[ti];
+        let retries = plan.annotations[ti].as_ref().map_or(0, |a| a.retries);
+        let started = self.has_hooks().then(Instant::now);
+        if let Some(at) = started {
+            self.emit(&Event::TaskStarted {
+                run: self.id,
+                task: TaskId(task),
+                key,
+                op: op.name(),
+                worker: w_of(ctx),
+                at,
+            });
+        }
+        let mut attempt = 1u32;
+        let result = loop {
+            let tctx = TaskContext {
+                key,
+                attempt,
+                worker: ctx.worker,
+                cancel: &self.cancel,
+                runtime: Some(&self.runtime),
+            };
+            let outcome = if attempt <= retries {
+                // Keep the inputs for the next attempt: run on copies of the references.
+                let mut copy = ctx.inputs.clone();
+                run_op(op, &tctx, &mut copy)
+            } else {
+                run_op(op, &tctx, &mut ctx.inputs)
+            };
+            match outcome {
+                Ok(v) => break Ok(v),
+                Err(failure) => {
+                    let will_retry = attempt <= retries && !failure.cancelled;
+                    if let Some(started) = started {
+                        self.emit(&Event::TaskFailed {
+                            run: self.id,
+                            task: TaskId(task),
+                            key: failure.key.as_ref().unwrap_or(key),
+                            op: failure.op.as_deref().unwrap_or(op.name()),
+                            worker: ctx.worker,
+                            started,
+                            finished: Instant::now(),
+                            message: &failure.message,
+                            will_retry,
+                        });
+                    }
+                    if !will_retry {
+                        break Err((failure, attempt));
+                    }
+                    attempt += 1;
+                }
+            }
+        };
+        ctx.inputs.clear();
+        self.store.uncount(taken_bytes);
+        self.release_needs(needs, ctx);
+
+        let value = match result {
+            Ok(v) => v,
+            Err((failure, attempts)) => {
+                self.fail(self.task_error(task, failure, attempts));
+                return Outcome::Failed;
+            }
+        };
+        if let Some(started) = started {
+            self.emit(&Event::TaskFinished {
+                run: self.id,
+                task: TaskId(task),
+                key,
+                op: op.name(),
+                worker: ctx.worker,
+                started,
+                finished: Instant::now(),
+                bytes: value.bytes(),
+            });
+        }
+        let dependents = plan.dependents.row(task);
+        if !dependents.is_empty() || plan.is_output[ti] {
+            self.store.insert(task, value);
+        } else {
+            drop(value);
+        }
+        ctx.ready.clear();
+        for &c in dependents {
+            if self.remaining_deps[c as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+                ctx.ready.push(c);
+            }
+        }
+        if dependents.is_empty() && self.remaining_sinks.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.latch.set();
+        }
+        Outcome::Done
+    }
+
+    fn release_needs<J>(&self, needs: Option<&Needs>, ctx: &mut ExecCtx<'_, J>) {
+        if let (Some(needs), Some(gate)) = (needs, ctx.gate) {
+            gate.release(needs, &mut ctx.woken);
+        }
+    }
+
+    fn task_error(&self, task: u32, failure: Failure, attempts: u32) -> Error {
+        if failure.cancelled {
+            return Error::new(ErrorKind::Cancelled);
+        }
+        let plan = &self.plan;
+        let key = failure
+            .key
+            .unwrap_or_else(|| plan.keys[task as usize].clone());
+        let op = failure
+            .op
+            .unwrap_or_else(|| plan.ops[task as usize].name().to_string());
+        let consumers = plan
+            .dependents
+            .row(task)
+            .iter()
+            .take(5)
+            .map(|&c| plan.keys[c as usize].to_string())
+            .collect();
+        Error::new(ErrorKind::TaskFailed {
+            key: key.to_string(),
+            op,
+            message: failure.message,
+            panicked: failure.panicked,
+            attempts,
+            consumers,
+            source: failure.source,
+        })
+    }
+
+    /// Results of the requested outputs, in the order requested; clears the store so the
+    /// caller holds the only references.
+    pub(crate) fn collect_outputs(&self) -> Result<Vec<Value>> {
+        let mut out = Vec::with_capacity(self.plan.outputs.len());
+        for o in &self.plan.outputs {
+            match self.store.get(o.0) {
+                Some(v) => out.push(v),
+                None => {
+                    return Err(Error::internal(format!(
+                        "output {} missing after the run",
+                        self.plan.keys[o.index()]
+                    )))
+                }
+            }
+        }
+        self.store.clear();
+        Ok(out)
+    }
+}
+
+fn w_of<J>(ctx: &ExecCtx<'_, J>) -> usize {
+    ctx.worker
+}
+
+fn resolve_needs<J>(plan: &Plan, gate: Option<&ResourceGate<J>>) -> Result<Option<Box<[Needs]>>> {
+    if !plan
+        .annotations
+        .iter()
+        .any(|a| a.as_ref().is_some_and(|a| !a.resources.is_empty()))
+    {
+        return Ok(None);
+    }
+    let mut all = Vec::with_capacity(plan.len());
+    for (i, a) in plan.annotations.iter().enumerate() {
+        let mut needs = Needs::new();
+        for (name, units) in a.iter().flat_map(|a| a.resources.iter()) {
+            let found = gate.and_then(|g| g.lookup(name));
+            match found {
+                Some((idx, cap)) if *units <= cap => needs.push((idx, *units)),
+                _ => {
+                    return Err(Error::new(ErrorKind::ResourceUnavailable {
+                        key: plan.keys[i].to_string(),
+                        resource: name.to_string(),
+                        needed: *units,
+                        capacity: found.map_or(0, |f| f.1),
+                    }))
+                }
+            }
+        }
+        all.push(needs);
+    }
+    Ok(Some(all.into()))
+}
+
+/// A failed op call: the message, and for fused chains the member that failed.
+pub(crate) struct Failure {
+    key: Option<Key>,
+    op: Option<String>,
+    message: String,
+    panicked: bool,
+    cancelled: bool,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Failure {
+    fn from_error(err: Error) -> Failure {
+        let cancelled = err.is_cancelled();
+        match err.into_kind() {
+            ErrorKind::TaskFailed {
+                message, source, ..
+            } => Failure {
+                key: None,
+                op: None,
+                message,
+                panicked: false,
+                cancelled,
+                source,
+            },
+            other => {
+                let message = other.to_string();
+                Failure {
+                    key: None,
+                    op: None,
+                    message,
+                    panicked: false,
+                    cancelled,
+                    source: Some(Arc::new(Error::new(other))),
+                }
+            }
+        }
+    }
+
+    fn from_panic(payload: Box<dyn std::any::Any + Send>) -> Failure {
+        let message = if let Some(s) = payload.downcast_ref::<&str>() {
+            format!("panicked: {s}")
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            format!("panicked: {s}")
+        } else {
+            "panicked".to_string()
+        };
+        Failure {
+            key: None,
+            op: None,
+            message,
+            panicked: true,
+            cancelled: false,
+            source: None,
+        }
+    }
+}
+
+/// Calls an op, catching panics; a fused chain runs member by member and reports the member
+/// that failed.
+fn run_op(op: &Op, ctx: &TaskContext<'_>, inputs: &mut [Value]) -> Result<Value, Failure> {
+    match &op.kind {
+        OpKind::Literal(v) => Ok(v.clone()),
+        OpKind::Fn(f) | OpKind::Named { run: f, .. } => {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| f(ctx, inputs))) {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(Failure::from_error(e)),
+                Err(p) => Err(Failure::from_panic(p)),
+            }
+        }
+        OpKind::Fused(steps) => {
+            let mut value: Option<Value> = None;
+            for step in steps.iter() {
+                let sctx = ctx.with_key(&step.key);
+                let result = match value.take() {
+                    None => run_op(&step.op, &sctx, inputs),
+                    Some(v) => run_op(&step.op, &sctx, &mut [v]),
+                };
+                match result {
+                    Ok(v) => value = Some(v),
+                    Err(mut f) => {
+                        f.key.get_or_insert_with(|| step.key.clone());
+                        f.op.get_or_insert_with(|| step.op.name().to_string());
+                        return Err(f);
+                    }
+                }
+            }
+            value.ok_or_else(|| Failure::from_error(Error::internal("empty fused chain")))
+        }
+    }
+}

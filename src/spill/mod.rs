@@ -1,0 +1,9 @@
+//! The store of results: byte accounting now; the memory limit and spilling to disk are built
+//! on it by the spill work (design §4).
+
+mod size_of;
+mod store;
+
+pub use size_of::SizeOf;
+pub use store::{MemoryAccount, MemoryStats};
+pub(crate) use store::Store;

@@ -1,0 +1,175 @@
+//! Byte sizes of stored values.
+//!
+//! The store keeps results under a memory limit, so every value must say how many bytes it
+//! holds. [`SizeOf::size_of`] reports the bytes a value owns: its inline size plus whatever it
+//! owns on the heap. Types that own no heap memory can use the default
+//! (`std::mem::size_of_val`), so a user type needs only `impl brisk::SizeOf for MyType {}`.
+//!
+//! ```
+//! use brisk::SizeOf;
+//! struct Point { x: f64, y: f64 }
+//! impl SizeOf for Point {}
+//! assert_eq!(Point { x: 0.0, y: 0.0 }.size_of(), 16);
+//! assert_eq!(vec![1u64, 2, 3].size_of(), 24 + 24);
+//! ```
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+/// How many bytes a value holds in memory, heap included.
+pub trait SizeOf {
+    /// Total bytes owned by this value: inline size plus owned heap memory.
+    fn size_of(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
+}
+
+macro_rules! inline_only {
+    ($($t:ty),* $(,)?) => { $(impl SizeOf for $t {})* };
+}
+
+inline_only!(
+    (),
+    bool,
+    char,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    std::time::Duration,
+    std::time::Instant,
+    std::time::SystemTime,
+);
+
+impl SizeOf for String {
+    fn size_of(&self) -> usize {
+        std::mem::size_of::<String>() + self.capacity()
+    }
+}
+
+impl SizeOf for &'static str {}
+
+impl<T: SizeOf> SizeOf for Vec<T> {
+    fn size_of(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.iter().map(SizeOf::size_of).sum::<usize>()
+            + (self.capacity() - self.len()) * std::mem::size_of::<T>()
+    }
+}
+
+impl<T: SizeOf> SizeOf for Box<T> {
+    fn size_of(&self) -> usize {
+        std::mem::size_of::<Self>() + (**self).size_of()
+    }
+}
+
+impl<T: SizeOf> SizeOf for Arc<T> {
+    fn size_of(&self) -> usize {
+        // Shared: counted in full by each holder; the store sees each stored Arc once.
+        std::mem::size_of::<Self>() + (**self).size_of()
+    }
+}
+
+impl<T: SizeOf> SizeOf for Option<T> {
+    fn size_of(&self) -> usize {
+        match self {
+            Some(v) => std::mem::size_of::<Self>() - std::mem::size_of::<T>() + v.size_of(),
+            None => std::mem::size_of::<Self>(),
+        }
+    }
+}
+
+impl<T: SizeOf, const N: usize> SizeOf for [T; N] {
+    fn size_of(&self) -> usize {
+        self.iter().map(SizeOf::size_of).sum()
+    }
+}
+
+impl<K: SizeOf, V: SizeOf, S> SizeOf for HashMap<K, V, S> {
+    fn size_of(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self
+                .iter()
+                .map(|(k, v)| k.size_of() + v.size_of() + 8)
+                .sum::<usize>()
+    }
+}
+
+impl<K: SizeOf, S> SizeOf for HashSet<K, S> {
+    fn size_of(&self) -> usize {
+        std::mem::size_of::<Self>() + self.iter().map(|k| k.size_of() + 8).sum::<usize>()
+    }
+}
+
+impl<K: SizeOf, V: SizeOf> SizeOf for BTreeMap<K, V> {
+    fn size_of(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self
+                .iter()
+                .map(|(k, v)| k.size_of() + v.size_of() + 16)
+                .sum::<usize>()
+    }
+}
+
+macro_rules! tuple_size {
+    ($($n:ident),+) => {
+        impl<$($n: SizeOf),+> SizeOf for ($($n,)+) {
+            #[allow(non_snake_case)]
+            fn size_of(&self) -> usize {
+                let ($($n,)+) = self;
+                0 $(+ $n.size_of())+
+            }
+        }
+    };
+}
+tuple_size!(A);
+tuple_size!(A, B);
+tuple_size!(A, B, C);
+tuple_size!(A, B, C, D);
+tuple_size!(A, B, C, D, E);
+tuple_size!(A, B, C, D, E, F);
+
+impl<A, D> SizeOf for ndarray::ArrayBase<ndarray::OwnedRepr<A>, D>
+where
+    D: ndarray::Dimension,
+{
+    fn size_of(&self) -> usize {
+        std::mem::size_of::<Self>() + self.len() * std::mem::size_of::<A>()
+    }
+}
+
+impl SizeOf for polars::prelude::DataFrame {
+    fn size_of(&self) -> usize {
+        std::mem::size_of::<Self>() + self.estimated_size()
+    }
+}
+
+impl SizeOf for polars::prelude::Series {
+    fn size_of(&self) -> usize {
+        std::mem::size_of::<Self>() + self.estimated_size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_collections() {
+        let v = vec![String::from("ab"), String::with_capacity(10)];
+        assert_eq!(v.size_of(), 24 + (24 + 2) + (24 + 10));
+        let a = ndarray::Array2::<f64>::zeros((10, 10));
+        assert!(a.size_of() >= 800);
+        assert_eq!((1u8, 2u64).size_of(), 9);
+    }
+}

@@ -124,10 +124,10 @@ pub fn build(seed: u64, scale: f64) -> Etl {
 }
 
 /// Runs the pipeline on `rt` and prints the result, wall time and lower bounds.
-pub fn run(rt: &Runtime, seed: u64, scale: f64, progress: ProgressMode) -> brisk::Result<f64> {
+pub fn run(rt: &Runtime, seed: u64, scale: f64, options: ComputeOptions) -> brisk::Result<f64> {
     let etl = build(seed, scale);
     let start = Instant::now();
-    let value = rt.compute_with(&etl.result, &ComputeOptions::new().progress(progress))?;
+    let value = rt.compute_with(&etl.result, &options)?;
     let wall = start.elapsed();
     let threads = rt.threads() as f64;
     let bound = (etl.total_work.as_secs_f64() / threads).max(etl.critical_path.as_secs_f64());
@@ -151,6 +151,6 @@ fn main() -> brisk::Result<()> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2);
     let rt = Runtime::builder().threads(threads).build()?;
-    run(&rt, 42, 1.0, ProgressMode::Auto)?;
+    run(&rt, 42, 1.0, ComputeOptions::new().progress(ProgressMode::Auto))?;
     Ok(())
 }

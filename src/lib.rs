@@ -39,7 +39,7 @@ pub use error::{BoxError, Error, ErrorKind, Result};
 pub use future::{as_completed, Future};
 pub use graph::{Annotations, Graph, Key, NamedOp, Op, TaskId, Value};
 pub use sched::{
-    CancelToken, ChromeTrace, Compute, ComputeOptions, Event, EventHook, Executor,
+    build_graph, CancelToken, ChromeTrace, Compute, ComputeOptions, Event, EventHook, Executor,
     ProgressMode, Runtime, RuntimeBuilder, TaskContext,
 };
 pub use spill::{MemoryStats, SizeOf};

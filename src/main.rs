@@ -7,7 +7,9 @@ use std::time::Instant;
 use brisk::bench::overhead::{self, Shape};
 use brisk::graph::graph_file::GraphFile;
 use brisk::graph::{order, pressure};
-use brisk::{ProgressMode, Runtime};
+use std::sync::Arc;
+
+use brisk::{ChromeTrace, ComputeOptions, ProgressMode, Runtime};
 use clap::{Parser, Subcommand};
 
 // Keeps freed pages instead of returning them to the OS (design §9: fresh memory is slow here).
@@ -38,6 +40,12 @@ enum Command {
         /// Multiplies every simulated task time.
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
+        /// Writes a Chrome trace (open in Perfetto or chrome://tracing).
+        #[arg(long)]
+        trace: Option<PathBuf>,
+        /// Writes the graph as Graphviz DOT, colored by static order.
+        #[arg(long)]
+        dot: Option<PathBuf>,
     },
     /// Orders graph files (JSON, see shared/data/order-graphs) and prints their memory pressure.
     Order {
@@ -99,9 +107,24 @@ fn run(cli: Cli) -> brisk::Result<()> {
             threads,
             seed,
             scale,
+            trace,
+            dot,
         } => {
             let rt = runtime(threads)?;
-            etl::run(&rt, seed, scale, ProgressMode::Auto)?;
+            if let Some(path) = &dot {
+                let (graph, _) = brisk::build_graph(&etl::build(seed, scale).result)?;
+                write_file(path, graph.to_dot()?.as_bytes())?;
+            }
+            let recorder = trace.as_ref().map(|_| Arc::new(ChromeTrace::new()));
+            let mut options = ComputeOptions::new().progress(ProgressMode::Auto);
+            if let Some(r) = &recorder {
+                options = options.trace(Arc::clone(r));
+            }
+            etl::run(&rt, seed, scale, options)?;
+            if let (Some(path), Some(r)) = (&trace, &recorder) {
+                r.write(path)?;
+                eprintln!("trace written to {}", path.display());
+            }
         }
         Command::Order { paths } => {
             let files = expand(&paths)?;
@@ -128,6 +151,15 @@ fn run(cli: Cli) -> brisk::Result<()> {
         },
     }
     Ok(())
+}
+
+fn write_file(path: &std::path::Path, bytes: &[u8]) -> brisk::Result<()> {
+    std::fs::write(path, bytes).map_err(|e| {
+        brisk::Error::new(brisk::ErrorKind::Io {
+            context: format!("writing {}", path.display()),
+            source: e,
+        })
+    })
 }
 
 /// Files named, with directories replaced by their `*.json` files (sorted).

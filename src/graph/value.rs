@@ -7,20 +7,27 @@
 //! data out without copying ([`Value::take`]); the scheduler hands the last consumer of a result
 //! the only reference, so a chain of `Vec` or `ndarray` transformations can work in place.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::fmt;
 use std::sync::Arc;
 
 use crate::spill::SizeOf;
 
 /// A task result of any type, with its size in bytes.
+///
+/// Sixteen bytes: the size and type name live in the shared allocation next to the data, so
+/// the store's slots stay small for million-task graphs.
 #[derive(Clone)]
 pub struct Value {
-    /// `None` is the unit value `()`: no allocation, and no shared reference count for
-    /// every no-op task to contend on.
-    data: Option<Arc<dyn Any + Send + Sync>>,
+    /// `None` is the unit value `()`: no allocation, and no shared reference count for every
+    /// no-op task to contend on.
+    inner: Option<Arc<Inner<dyn Any + Send + Sync>>>,
+}
+
+struct Inner<T: ?Sized> {
     bytes: usize,
     type_name: &'static str,
+    data: T,
 }
 
 static UNIT: () = ();
@@ -29,94 +36,76 @@ impl Value {
     /// Wraps `value`, measuring its size once.
     pub fn new<T: SizeOf + Send + Sync + 'static>(value: T) -> Self {
         let bytes = value.size_of();
-        Value {
-            data: Some(Arc::new(value)),
-            bytes,
-            type_name: std::any::type_name::<T>(),
-        }
+        Self::with_size(value, bytes)
     }
 
     /// Wraps `value` with a size the caller measured (for types without a [`SizeOf`] impl).
     pub fn with_size<T: Send + Sync + 'static>(value: T, bytes: usize) -> Self {
-        Value {
-            data: Some(Arc::new(value)),
+        let inner: Arc<Inner<dyn Any + Send + Sync>> = Arc::new(Inner {
             bytes,
             type_name: std::any::type_name::<T>(),
-        }
+            data: value,
+        });
+        Value { inner: Some(inner) }
     }
 
-    /// The unit value `()`, shared: producing it allocates nothing.
+    /// The unit value `()`: producing it allocates nothing.
     pub fn unit() -> Self {
-        Value {
-            data: None,
-            bytes: 0,
-            type_name: "()",
-        }
+        Value { inner: None }
     }
 
     /// Bytes the value holds (as measured when it was created).
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.inner.as_ref().map_or(0, |i| i.bytes)
     }
 
     /// Name of the stored type.
     pub fn type_name(&self) -> &'static str {
-        self.type_name
+        self.inner.as_ref().map_or("()", |i| i.type_name)
     }
 
     /// True when the stored type is `T`.
     pub fn is<T: 'static>(&self) -> bool {
-        match &self.data {
-            Some(d) => d.is::<T>(),
-            None => std::any::TypeId::of::<T>() == std::any::TypeId::of::<()>(),
+        match &self.inner {
+            Some(i) => i.data.is::<T>(),
+            None => TypeId::of::<T>() == TypeId::of::<()>(),
         }
     }
 
     /// A reference to the data if it is a `T`.
     pub fn downcast_ref<T: 'static>(&self) -> Option<&T> {
-        match &self.data {
-            Some(d) => d.downcast_ref::<T>(),
+        match &self.inner {
+            Some(i) => i.data.downcast_ref::<T>(),
             None => (&UNIT as &dyn Any).downcast_ref::<T>(),
         }
-    }
-
-    /// The data as a shared `Arc<T>`, or the value back if it is not a `T`.
-    pub fn downcast_arc<T: Send + Sync + 'static>(self) -> Result<Arc<T>, Value> {
-        let Value {
-            data,
-            bytes,
-            type_name,
-        } = self;
-        let data = match data {
-            Some(d) => d,
-            None if std::any::TypeId::of::<T>() == std::any::TypeId::of::<()>() => {
-                Arc::new(()) as Arc<dyn Any + Send + Sync>
-            }
-            None => {
-                return Err(Value {
-                    data: None,
-                    bytes,
-                    type_name,
-                })
-            }
-        };
-        data.downcast::<T>().map_err(|data| Value {
-            data: Some(data),
-            bytes,
-            type_name,
-        })
     }
 
     /// Moves the data out when this is the only reference, otherwise clones it.
     /// Returns the value back if it is not a `T`.
     pub fn take<T: Clone + Send + Sync + 'static>(self) -> Result<T, Value> {
-        let arc = self.downcast_arc::<T>()?;
-        Ok(Arc::try_unwrap(arc).unwrap_or_else(|shared| (*shared).clone()))
+        let Some(inner) = self.inner else {
+            // The unit value: only `()` matches.
+            let unit: Box<dyn Any> = Box::new(());
+            return unit.downcast::<T>().map(|b| *b).map_err(|_| Value::unit());
+        };
+        if !inner.data.is::<T>() {
+            return Err(Value { inner: Some(inner) });
+        }
+        let raw = Arc::into_raw(inner) as *const Inner<T>;
+        // SAFETY: `raw` came from `Arc::into_raw` of an `Arc<Inner<dyn Any>>` that was created
+        // by unsizing an `Arc<Inner<U>>`, and the check above proved `U == T`; dropping the
+        // vtable metadata gives back a pointer to that same `Inner<T>` allocation, which is
+        // what `Arc::from_raw` requires (this is how `Arc::downcast` works in std).
+        let typed: Arc<Inner<T>> = unsafe { Arc::from_raw(raw) };
+        Ok(match Arc::try_unwrap(typed) {
+            Ok(inner) => inner.data,
+            Err(shared) => shared.data.clone(),
+        })
     }
 
     /// Number of references to the data (for tests of in-place reuse).
     pub fn ref_count(&self) -> usize {
-        self.data.as_ref().map_or(1, Arc::strong_count)
+        self.inner.as_ref().map_or(1, Arc::strong_count)
     }
 }
 
@@ -128,7 +117,7 @@ impl Default for Value {
 
 impl fmt::Debug for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Value<{}>({} bytes)", self.type_name, self.bytes)
+        write!(f, "Value<{}>({} bytes)", self.type_name(), self.bytes())
     }
 }
 
@@ -154,6 +143,12 @@ mod tests {
         let back = v.take::<String>().unwrap_err();
         assert_eq!(back.type_name(), "u64");
         assert_eq!(back.bytes(), 8);
+    }
+
+    #[test]
+    fn value_is_small() {
+        assert_eq!(std::mem::size_of::<Value>(), 16);
+        assert!(std::mem::size_of::<Option<Value>>() <= 24);
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub use context::TaskContext;
 pub use event::{Event, EventHook};
 pub use progress::{ProgressBar, ProgressMode};
 pub use runtime::{
-    parse_bytes, ByteSize, Compute, ComputeOptions, Executor, Runtime, RuntimeBuilder,
+    build_graph, parse_bytes, ByteSize, Compute, ComputeOptions, Executor, Runtime, RuntimeBuilder,
 };
 pub(crate) use runtime::RuntimeInner;
 pub use trace::ChromeTrace;

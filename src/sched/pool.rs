@@ -230,7 +230,7 @@ impl Pool {
             || !self.injector.is_empty()
             || self.stealers.iter().any(|s| !s.is_empty())
             || (self.active_count.load(Ordering::Relaxed) > 0
-                && self.active.lock().iter().any(|r| r.has_pending_roots()))
+                && self.active.lock().iter().any(|r| r.can_admit_root()))
     }
 
     /// True when the current thread is one of this pool's workers.
@@ -324,6 +324,10 @@ impl Local {
             for job in ctx.woken.drain(..) {
                 self.pool.push(job);
             }
+            if root && outcome != Outcome::Parked && run.can_admit_root() {
+                // A root slot freed: wake a sleeper in case this thread goes on with other work.
+                self.pool.sleep.notify();
+            }
             if outcome != Outcome::Done {
                 continue;
             }
@@ -348,9 +352,6 @@ impl Local {
                 next = best.map(|t| (t, false, false));
             } else if self.deque.is_empty() && self.pool.injector.is_empty() {
                 next = run.try_admit_root().map(|t| (t, false, true));
-            } else if root && run.has_pending_roots() && self.pool.sleep.sleepers.load(Ordering::Relaxed) > 0 {
-                // A root slot freed while others sleep: let one of them admit.
-                self.pool.sleep.notify();
             }
         }
         *self.scratch.borrow_mut() = Some(Scratch {

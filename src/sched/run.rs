@@ -164,6 +164,11 @@ impl RunState {
         !self.is_aborting() && self.root_cursor.load(Ordering::Relaxed) < self.roots.len()
     }
 
+    /// True when a root is waiting and a root slot is free: an idle worker could start one.
+    pub(crate) fn can_admit_root(&self) -> bool {
+        self.has_pending_roots() && self.running_roots.load(Ordering::Relaxed) < self.root_limit
+    }
+
     /// Admits the next root if fewer than `root_limit` roots are running.
     pub(crate) fn try_admit_root(&self) -> Option<u32> {
         if !self.has_pending_roots() {
@@ -252,9 +257,9 @@ impl RunState {
             self.end_root(task);
         }
         running.fetch_sub(1, Ordering::SeqCst);
-        if matches!(outcome, Outcome::Failed | Outcome::Discarded) {
-            self.maybe_finish_abort();
-        }
+        // Whatever this task's outcome, it may have been the last one running in a run that
+        // is stopping (a task that succeeds after another failed included).
+        self.maybe_finish_abort();
         outcome
     }
 

@@ -371,6 +371,15 @@ impl<C: Compute> Compute for &C {
     }
 }
 
+/// The graph a collection would run, with its output keys, without running it (to inspect,
+/// render with [`Graph::to_dot`], or run later with [`Runtime::compute_graph`]).
+pub fn build_graph<C: Compute + ?Sized>(c: &C) -> Result<(Graph, Vec<Key>)> {
+    let mut graph = Graph::new();
+    let mut outputs = Vec::new();
+    c.build(&mut graph, &mut outputs)?;
+    Ok((graph, outputs))
+}
+
 static GLOBAL: OnceLock<Runtime> = OnceLock::new();
 
 impl Runtime {
@@ -446,9 +455,7 @@ impl Runtime {
         c: &C,
         options: &ComputeOptions,
     ) -> Result<C::Output> {
-        let mut graph = Graph::new();
-        let mut outputs = Vec::new();
-        c.build(&mut graph, &mut outputs)?;
+        let (graph, outputs) = build_graph(c)?;
         let values = self.compute_graph_with(graph, &outputs, options)?;
         let mut it = values.into_iter();
         c.finish(&mut it)
@@ -551,11 +558,13 @@ impl Runtime {
         if !help_until(pool, || run.latch.is_set()) {
             run.latch.wait();
         }
-        pool.end_run(run);
         if cancel.is_cancelled() {
+            // Stop before unregistering so no queued task of this run starts afterwards.
             run.fail(Error::new(ErrorKind::Cancelled));
+            pool.end_run(run);
             return Err(Error::new(ErrorKind::Cancelled));
         }
+        pool.end_run(run);
         if let Some(e) = run.take_error() {
             return Err(e);
         }

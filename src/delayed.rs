@@ -72,7 +72,12 @@ impl<T> Clone for Delayed<T> {
 
 impl<T> std::fmt::Debug for Delayed<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Delayed<{}>({})", std::any::type_name::<T>(), self.node.key)
+        write!(
+            f,
+            "Delayed<{}>({})",
+            std::any::type_name::<T>(),
+            self.node.key
+        )
     }
 }
 
@@ -434,10 +439,7 @@ where
     }
 
     /// A lazy call: returns a handle, runs nothing.
-    pub fn call<A: CallArgs<Args>>(
-        &self,
-        args: A,
-    ) -> Delayed<<F::Output as TaskOutput>::Value> {
+    pub fn call<A: CallArgs<Args>>(&self, args: A) -> Delayed<<F::Output as TaskOutput>::Value> {
         let mut deps = Vec::new();
         let slots = args.into_slots(&mut deps);
         let f = Arc::clone(&self.f);
@@ -467,25 +469,33 @@ where
 }
 
 /// Turns many handles into one handle of a `Vec`, in order.
-pub fn gather<T: Clone + Send + Sync + SizeOf + 'static>(items: Vec<Delayed<T>>) -> Delayed<Vec<T>> {
+pub fn gather<T: Clone + Send + Sync + SizeOf + 'static>(
+    items: Vec<Delayed<T>>,
+) -> Delayed<Vec<T>> {
     let deps: Vec<Arc<Node>> = items.into_iter().map(|d| d.node).collect();
-    let op = Op::new("gather", |ctx: &crate::TaskContext<'_>, inputs: &mut [Value]| {
-        let mut out = Vec::with_capacity(inputs.len());
-        for v in inputs.iter_mut() {
-            let v = std::mem::take(v);
-            out.push(v.take::<T>().map_err(|v| {
-                Error::new(ErrorKind::TypeMismatch {
-                    key: ctx.key().to_string(),
-                    expected: std::any::type_name::<T>(),
-                    found: v.type_name(),
-                })
-            })?);
-        }
-        Ok(Value::new(out))
-    });
+    let op = Op::new(
+        "gather",
+        |ctx: &crate::TaskContext<'_>, inputs: &mut [Value]| {
+            let mut out = Vec::with_capacity(inputs.len());
+            for v in inputs.iter_mut() {
+                let v = std::mem::take(v);
+                out.push(v.take::<T>().map_err(|v| {
+                    Error::new(ErrorKind::TypeMismatch {
+                        key: ctx.key().to_string(),
+                        expected: std::any::type_name::<T>(),
+                        found: v.type_name(),
+                    })
+                })?);
+            }
+            Ok(Value::new(out))
+        },
+    );
     Delayed {
         node: Arc::new(Node {
-            key: Key::new("gather", &[NEXT_CALL.fetch_add(1, Ordering::Relaxed) as i64]),
+            key: Key::new(
+                "gather",
+                &[NEXT_CALL.fetch_add(1, Ordering::Relaxed) as i64],
+            ),
             op,
             deps,
             annotations: None,

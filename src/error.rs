@@ -97,7 +97,9 @@ pub enum ErrorKind {
     #[error("invalid input: {0}")]
     Input(String),
     /// A task needs more resources of a kind than the runtime has in total.
-    #[error("task {key} needs {needed} of resource `{resource}`, but the runtime has only {capacity}")]
+    #[error(
+        "task {key} needs {needed} of resource `{resource}`, but the runtime has only {capacity}"
+    )]
     ResourceUnavailable {
         /// The task.
         key: String,

@@ -21,7 +21,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod etl;
 
 #[derive(Parser)]
-#[command(name = "brisk", version, about = "Parallel, larger-than-memory task graphs")]
+#[command(
+    name = "brisk",
+    version,
+    about = "Parallel, larger-than-memory task graphs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

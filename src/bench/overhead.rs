@@ -159,7 +159,9 @@ pub fn run(rt: &Runtime, shape: Shape, n: usize, fuse: bool) -> Result<OverheadR
     let values = rt.execute_plan(plan, &ComputeOptions::default())?;
     let t3 = Instant::now();
     if values.len() != 1 || !values[0].is::<()>() {
-        return Err(Error::internal("overhead graph returned an unexpected result"));
+        return Err(Error::internal(
+            "overhead graph returned an unexpected result",
+        ));
     }
     drop(values);
     Ok(OverheadReport {

@@ -42,7 +42,10 @@ mod value;
 
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use std::hash::{BuildHasher, Hash};
+
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 
 pub use csr::Csr;
 pub use key::Key;
@@ -149,7 +152,13 @@ pub struct Graph {
     /// Dependencies given by a key not yet in the graph: (position in `dep_targets`, key).
     unresolved: Vec<(u32, Key)>,
     annotations: Vec<Option<Box<Annotations>>>,
-    index: FxHashMap<Key, TaskId>,
+    /// Key -> id. Holds only the `u32` ids (keys are compared through `keys`): a tenth of the
+    /// memory of a map of key clones, so a million-key index stays mostly in cache.
+    index: HashTable<u32>,
+}
+
+fn hash_key(key: &Key) -> u64 {
+    FxBuildHasher.hash_one(key)
 }
 
 impl Graph {
@@ -162,8 +171,7 @@ impl Graph {
     pub fn with_capacity(tasks: usize, edges: usize) -> Self {
         let mut dep_offsets = Vec::with_capacity(tasks + 1);
         dep_offsets.push(0);
-        let mut index = FxHashMap::default();
-        index.reserve(tasks);
+        let index = HashTable::with_capacity(tasks);
         Graph {
             keys: Vec::with_capacity(tasks),
             ops: Vec::with_capacity(tasks),
@@ -191,31 +199,37 @@ impl Graph {
         if self.keys.len() >= UNRESOLVED as usize - 1 {
             return Err(Error::config("a graph holds at most 2^32 - 2 tasks"));
         }
-        match self.index.entry(key) {
-            std::collections::hash_map::Entry::Occupied(e) => {
+        let hash = hash_key(&key);
+        let keys = &self.keys;
+        match self.index.entry(
+            hash,
+            |&i| keys[i as usize] == key,
+            |&i| hash_key(&keys[i as usize]),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(_) => {
                 return Err(Error::new(ErrorKind::DuplicateKey {
-                    key: e.key().to_string(),
+                    key: key.to_string(),
                 }))
             }
-            std::collections::hash_map::Entry::Vacant(e) => {
-                self.keys.push(e.key().clone());
-                e.insert(id);
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert(id.0);
             }
         }
+        self.keys.push(key);
         let start = self.dep_targets.len();
         for dep in deps {
             match dep.into() {
                 Dep::Id(d) => {
                     if d.index() >= id.index() {
+                        let key =
+                            format!("task id {} (dependency of {})", d.0, self.keys[id.index()]);
                         self.rollback(id, start);
-                        return Err(Error::new(ErrorKind::UnknownKey {
-                            key: format!("task id {} (dependency of {})", d.0, self.keys_len_hint()),
-                        }));
+                        return Err(Error::new(ErrorKind::UnknownKey { key }));
                     }
                     self.dep_targets.push(d.0);
                 }
-                Dep::Key(k) => match self.index.get(&k) {
-                    Some(&d) if d != id => self.dep_targets.push(d.0),
+                Dep::Key(k) => match self.id(&k) {
+                    Some(d) if d != id => self.dep_targets.push(d.0),
                     _ => {
                         // Forward reference (or a self-reference, which resolves to a cycle).
                         self.unresolved.push((self.dep_targets.len() as u32, k));
@@ -230,15 +244,17 @@ impl Graph {
         Ok(id)
     }
 
-    fn keys_len_hint(&self) -> String {
-        self.keys.last().map(|k| k.to_string()).unwrap_or_default()
-    }
-
     fn rollback(&mut self, id: TaskId, start: usize) {
         self.dep_targets.truncate(start);
         self.unresolved.retain(|(pos, _)| (*pos as usize) < start);
         if let Some(key) = self.keys.pop() {
-            self.index.remove(&key);
+            let keys = &self.keys;
+            if let Ok(e) = self
+                .index
+                .find_entry(hash_key(&key), |&i| i as usize == keys.len())
+            {
+                e.remove();
+            }
         }
         debug_assert_eq!(self.keys.len(), id.index());
     }
@@ -257,17 +273,21 @@ impl Graph {
 
     /// The annotations of a task, if any were set.
     pub fn annotations(&self, task: TaskId) -> Option<&Annotations> {
-        self.annotations.get(task.index()).and_then(|a| a.as_deref())
+        self.annotations
+            .get(task.index())
+            .and_then(|a| a.as_deref())
     }
 
     /// The id of `key`, if present.
     pub fn id(&self, key: &Key) -> Option<TaskId> {
-        self.index.get(key).copied()
+        self.index
+            .find(hash_key(key), |&i| self.keys[i as usize] == *key)
+            .map(|&i| TaskId(i))
     }
 
     /// True when `key` is in the graph.
     pub fn contains(&self, key: &Key) -> bool {
-        self.index.contains_key(key)
+        self.id(key).is_some()
     }
 
     /// The key of a task.
@@ -340,8 +360,8 @@ impl Graph {
     pub fn plan(self, outputs: &[Key], options: &PlanOptions) -> Result<Plan> {
         let mut ids = Vec::with_capacity(outputs.len());
         for k in outputs {
-            match self.index.get(k) {
-                Some(&id) => ids.push(id),
+            match self.id(k) {
+                Some(id) => ids.push(id),
                 None => return Err(Error::new(ErrorKind::UnknownKey { key: k.to_string() })),
             }
         }

@@ -25,11 +25,22 @@ use crate::sched::TaskContext;
 /// The signature of a task body.
 pub type OpFn = dyn Fn(&TaskContext<'_>, &mut [Value]) -> Result<Value> + Send + Sync;
 
-/// An operation a task runs. Cheap to clone (reference counted).
+/// An operation a task runs. Cheap to clone: one reference count, and eight bytes in every
+/// task that uses it (a million tasks sharing one op share one allocation).
 #[derive(Clone)]
-pub struct Op {
+pub struct Op(Arc<OpInner>);
+
+#[doc(hidden)]
+pub struct OpInner {
     name: Arc<str>,
     pub(crate) kind: OpKind,
+}
+
+impl std::ops::Deref for Op {
+    type Target = OpInner;
+    fn deref(&self) -> &OpInner {
+        &self.0
+    }
 }
 
 #[derive(Clone)]
@@ -64,18 +75,18 @@ impl Op {
     where
         F: Fn(&TaskContext<'_>, &mut [Value]) -> Result<Value> + Send + Sync + 'static,
     {
-        Op {
+        Op(Arc::new(OpInner {
             name: name.into(),
             kind: OpKind::Fn(Arc::new(f)),
-        }
+        }))
     }
 
     /// A closure op from an already shared function (no allocation per task).
     pub fn from_arc(name: impl Into<Arc<str>>, f: Arc<OpFn>) -> Op {
-        Op {
+        Op(Arc::new(OpInner {
             name: name.into(),
             kind: OpKind::Fn(f),
-        }
+        }))
     }
 
     /// A named op built from its parameters.
@@ -86,7 +97,7 @@ impl Op {
                 message: e.to_string(),
             })
         })?;
-        Ok(Op {
+        Ok(Op(Arc::new(OpInner {
             name: Arc::from(T::NAME),
             kind: OpKind::Named {
                 run: Arc::new(move |ctx: &TaskContext<'_>, inputs: &mut [Value]| {
@@ -94,15 +105,15 @@ impl Op {
                 }),
                 params: params.into(),
             },
-        })
+        })))
     }
 
     /// An op that yields `value` without running anything.
     pub fn literal(value: Value) -> Op {
-        Op {
+        Op(Arc::new(OpInner {
             name: Arc::from("literal"),
             kind: OpKind::Literal(value),
-        }
+        }))
     }
 
     /// The op's name.
@@ -129,10 +140,10 @@ impl Op {
 
     pub(crate) fn fused(steps: Vec<FusedStep>) -> Op {
         let name = steps.last().map(|s| s.op.name.clone()).unwrap_or_default();
-        Op {
+        Op(Arc::new(OpInner {
             name,
             kind: OpKind::Fused(steps.into()),
-        }
+        }))
     }
 }
 

@@ -66,7 +66,12 @@ pub struct PlanStats {
 
 impl std::fmt::Debug for Plan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Plan({} tasks, {} edges)", self.len(), self.deps.num_edges())
+        write!(
+            f,
+            "Plan({} tasks, {} edges)",
+            self.len(),
+            self.deps.num_edges()
+        )
     }
 }
 
@@ -139,7 +144,11 @@ pub(super) fn build(graph: Graph, outputs: &[TaskId], options: &PlanOptions) -> 
     let mut parts = resolve(graph, outputs)?;
     let culled = cull(&mut parts);
     let (mut unique_deps, mut dependents) = adjacency(&parts.deps, parts.keys.len());
-    check_cycles(&parts.keys, unique_deps.as_ref().unwrap_or(&parts.deps), &dependents)?;
+    check_cycles(
+        &parts.keys,
+        unique_deps.as_ref().unwrap_or(&parts.deps),
+        &dependents,
+    )?;
     let mut fused = 0;
     if options.fuse {
         let unique = unique_deps.take().unwrap_or_else(|| parts.deps.clone());
@@ -198,8 +207,9 @@ fn resolve(graph: Graph, outputs: &[TaskId]) -> Result<Parts> {
     for (pos, missing) in unresolved {
         // The task owning position `pos`: the last offset <= pos.
         let owner = dep_offsets.partition_point(|&o| o <= pos) - 1;
-        match index.get(&missing) {
-            Some(id) => dep_targets[pos as usize] = id.0,
+        let found = index.find(super::hash_key(&missing), |&i| keys[i as usize] == missing);
+        match found {
+            Some(&id) => dep_targets[pos as usize] = id,
             None => {
                 return Err(Error::new(ErrorKind::MissingDependency {
                     key: keys[owner].to_string(),
@@ -291,7 +301,9 @@ fn retain_by_mask<T>(v: &mut Vec<T>, keep: &[bool]) {
 fn check_cycles(keys: &[Key], deps: &Csr, dependents: &Csr) -> Result<()> {
     let n = keys.len();
     let mut missing: Vec<u32> = (0..n as u32).map(|i| deps.row_len(i) as u32).collect();
-    let mut stack: Vec<u32> = (0..n as u32).filter(|&i| missing[i as usize] == 0).collect();
+    let mut stack: Vec<u32> = (0..n as u32)
+        .filter(|&i| missing[i as usize] == 0)
+        .collect();
     let mut done = 0usize;
     while let Some(t) = stack.pop() {
         done += 1;
@@ -382,8 +394,14 @@ fn fuse(parts: &mut Parts, unique_deps: &Csr, dependents: &Csr) -> usize {
         }
         head_of_tail[t as usize] = h;
     }
-    let mut ops: Vec<Option<Op>> = std::mem::take(&mut parts.ops).into_iter().map(Some).collect();
-    let mut keys: Vec<Option<Key>> = std::mem::take(&mut parts.keys).into_iter().map(Some).collect();
+    let mut ops: Vec<Option<Op>> = std::mem::take(&mut parts.ops)
+        .into_iter()
+        .map(Some)
+        .collect();
+    let mut keys: Vec<Option<Key>> = std::mem::take(&mut parts.keys)
+        .into_iter()
+        .map(Some)
+        .collect();
     let mut annotations = std::mem::take(&mut parts.annotations);
     let mut new_keys = Vec::with_capacity(count as usize);
     let mut new_ops = Vec::with_capacity(count as usize);
@@ -515,9 +533,7 @@ mod tests {
         let b = g.add_task("b", noop(), [a]).unwrap();
         g.add_task("unused", noop(), [a]).unwrap();
         let _ = b;
-        let plan = g
-            .plan(&["b".into()], &PlanOptions { fuse: false })
-            .unwrap();
+        let plan = g.plan(&["b".into()], &PlanOptions { fuse: false }).unwrap();
         assert_eq!(plan.len(), 2);
         assert_eq!(plan.stats().culled, 1);
         assert_eq!(plan.keys()[plan.outputs()[0].index()], Key::from("b"));

@@ -16,8 +16,8 @@ pub use cancel::CancelToken;
 pub use context::TaskContext;
 pub use event::{Event, EventHook};
 pub use progress::{ProgressBar, ProgressMode};
+pub(crate) use runtime::RuntimeInner;
 pub use runtime::{
     build_graph, parse_bytes, ByteSize, Compute, ComputeOptions, Executor, Runtime, RuntimeBuilder,
 };
-pub(crate) use runtime::RuntimeInner;
 pub use trace::ChromeTrace;

@@ -34,7 +34,6 @@ use parking_lot::{Condvar, Mutex};
 use super::resources::ResourceGate;
 use super::run::{ExecCtx, Outcome, RunState};
 
-
 /// A unit of work in the pool.
 pub(crate) enum Job {
     /// Task `task` of a computation; `held` when the resource gate already granted its units;
@@ -235,7 +234,11 @@ impl Pool {
 
     /// True when the current thread is one of this pool's workers.
     pub(crate) fn is_current(self: &Arc<Self>) -> bool {
-        LOCAL.with(|l| l.borrow().as_ref().is_some_and(|l| Arc::ptr_eq(&l.pool, self)))
+        LOCAL.with(|l| {
+            l.borrow()
+                .as_ref()
+                .is_some_and(|l| Arc::ptr_eq(&l.pool, self))
+        })
     }
 }
 

@@ -54,7 +54,10 @@ impl<J> Ord for Parked<J> {
 impl<J> ResourceGate<J> {
     pub(crate) fn new(capacities: &[(String, u32)]) -> Self {
         ResourceGate {
-            names: capacities.iter().map(|(n, _)| Arc::from(n.as_str())).collect(),
+            names: capacities
+                .iter()
+                .map(|(n, _)| Arc::from(n.as_str()))
+                .collect(),
             capacity: capacities.iter().map(|(_, c)| *c).collect(),
             state: Mutex::new(GateState {
                 in_use: vec![0; capacities.len()],
@@ -81,7 +84,12 @@ impl<J> ResourceGate<J> {
     }
 
     /// Takes the units if free; otherwise parks `job` (built by `park`) and returns false.
-    pub(crate) fn acquire_or_park(&self, needs: &Needs, priority: u32, park: impl FnOnce() -> J) -> bool {
+    pub(crate) fn acquire_or_park(
+        &self,
+        needs: &Needs,
+        priority: u32,
+        park: impl FnOnce() -> J,
+    ) -> bool {
         let mut st = self.state.lock();
         if fits(&st.in_use, &self.capacity, needs) {
             for &(r, n) in needs {

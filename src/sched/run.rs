@@ -216,10 +216,7 @@ impl RunState {
     /// Releases the waiter once an aborting run has no running task.
     fn maybe_finish_abort(&self) {
         if self.aborting.load(Ordering::SeqCst)
-            && self
-                .running
-                .iter()
-                .all(|r| r.load(Ordering::SeqCst) == 0)
+            && self.running.iter().all(|r| r.load(Ordering::SeqCst) == 0)
         {
             self.latch.set();
         }
@@ -278,7 +275,11 @@ impl RunState {
             return Outcome::Discarded;
         }
         let ti = task as usize;
-        let needs = self.needs.as_ref().map(|n| &n[ti]).filter(|n| !n.is_empty());
+        let needs = self
+            .needs
+            .as_ref()
+            .map(|n| &n[ti])
+            .filter(|n| !n.is_empty());
         if let (Some(needs), Some(gate), false) = (needs, ctx.gate, held) {
             if !gate.acquire_or_park(needs, self.priority(task), park) {
                 return Outcome::Parked;
@@ -443,8 +444,8 @@ impl RunState {
         })
     }
 
-    /// Results of the requested outputs, in the order requested; clears the store so the
-    /// caller holds the only references.
+    /// Results of the requested outputs, in the order requested. They leave the store (and
+    /// its byte count), so the caller holds the only references.
     pub(crate) fn collect_outputs(&self) -> Result<Vec<Value>> {
         let mut out = Vec::with_capacity(self.plan.outputs.len());
         for o in &self.plan.outputs {
@@ -458,7 +459,9 @@ impl RunState {
                 }
             }
         }
-        self.store.clear();
+        for o in &self.plan.outputs {
+            self.store.release(o.0);
+        }
         Ok(out)
     }
 }

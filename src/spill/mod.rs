@@ -5,5 +5,5 @@ mod size_of;
 mod store;
 
 pub use size_of::SizeOf;
-pub use store::{MemoryAccount, MemoryStats};
 pub(crate) use store::Store;
+pub use store::{MemoryAccount, MemoryStats};

@@ -99,6 +99,11 @@ fn reduce_tree(
         depth += 1;
         let mut next = Vec::with_capacity(level.len() / fan_in + 1);
         for (j, group) in level.chunks(fan_in).enumerate() {
+            if group.len() == 1 {
+                // A lone leftover moves up a level: a reduction of one input is no task.
+                next.push(group[0]);
+                continue;
+            }
             last = Key::indexed(&node, &[depth, j as i64]);
             next.push(g.add_task(last.clone(), op(&node), group.iter().copied())?);
         }
@@ -183,6 +188,7 @@ mod tests {
     fn shapes_have_expected_sizes() {
         assert_eq!(build(Shape::Chain, 10).unwrap().0.len(), 10);
         assert_eq!(build(Shape::Tree, 8).unwrap().0.len(), 15);
+        assert_eq!(build(Shape::Tree, 1000).unwrap().0.len(), 1999);
         // 64 leaves, 2 groups of 32, one root.
         assert_eq!(build(Shape::Independent, 64).unwrap().0.len(), 67);
     }

@@ -1,0 +1,102 @@
+//! The `brisk` command: output formats and errors for bad input.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn brisk() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_brisk"))
+}
+
+fn shared_graph(name: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/order-graphs")
+        .join(name);
+    p.exists().then_some(p)
+}
+
+#[test]
+fn order_prints_one_line_in_the_documented_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("diamond.json");
+    std::fs::write(
+        &path,
+        r#"{"name":"diamond","tasks":[{"key":"a","deps":[]},{"key":"b","deps":["a"]},
+            {"key":"c","deps":["a"]},{"key":"d","deps":["b","c"]}]}"#,
+    )
+    .unwrap();
+    let out = brisk().arg("order").arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8(out.stdout).unwrap();
+    let fields: Vec<&str> = line.trim().split(' ').collect();
+    assert_eq!(fields.len(), 4, "{line}");
+    assert_eq!(fields[0], "max_pressure=2");
+    assert!(fields[1].starts_with("mean_pressure="));
+    assert!(fields[2].starts_with("order_ms="));
+    assert_eq!(fields[3], "tasks=4");
+}
+
+#[test]
+fn order_of_a_shared_graph_matches_or_beats_dask() {
+    let Some(path) = shared_graph("test_avoid_upwards_branching.json") else {
+        eprintln!("shared data not found; skipped");
+        return;
+    };
+    let out = brisk().arg("order").arg(&path).output().unwrap();
+    assert!(out.status.success());
+    let line = String::from_utf8(out.stdout).unwrap();
+    let max: u64 = line
+        .split(' ')
+        .find_map(|f| f.strip_prefix("max_pressure="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(max <= 2, "{line}");
+}
+
+#[test]
+fn order_reports_bad_files_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.json");
+    std::fs::write(&path, r#"{"name":"broken","tasks":[{"key":"a","deps":["ghost"]}]}"#).unwrap();
+    let out = brisk().arg("order").arg(&path).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("broken.json"), "{err}");
+    assert!(err.contains("ghost"), "{err}");
+
+    let missing = dir.path().join("nope.json");
+    let out = brisk().arg("order").arg(&missing).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr).unwrap().contains("nope.json"));
+}
+
+#[test]
+fn overhead_bench_prints_the_documented_line() {
+    let out = brisk()
+        .args(["bench", "overhead", "--shape", "tree", "--tasks", "1000", "--threads", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8(out.stdout).unwrap();
+    let keys: Vec<&str> = line
+        .trim()
+        .split(' ')
+        .map(|f| f.split('=').next().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ["shape", "tasks", "threads", "build_ms", "order_ms", "run_ms", "us_per_task"]
+    );
+    assert!(line.starts_with("shape=tree tasks=1999 threads=2 "), "{line}");
+}
+
+#[test]
+fn unknown_shape_is_a_clear_error() {
+    let out = brisk()
+        .args(["bench", "overhead", "--shape", "star", "--tasks", "10"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("unknown shape `star`"), "{err}");
+}

@@ -10,6 +10,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn overhead_shapes(c: &mut Criterion) {
+    brisk::bench::keep_freed_pages();
     let rt = Runtime::builder().threads(2).build().expect("runtime");
     let mut group = c.benchmark_group("overhead");
     group.sample_size(10);
@@ -18,7 +19,11 @@ fn overhead_shapes(c: &mut Criterion) {
             let n = 100_000;
             let tasks = overhead::build(shape, n).expect("graph").0.len();
             group.throughput(Throughput::Elements(tasks as u64));
-            let name = if fuse { shape.to_string() } else { format!("{shape}-nofuse") };
+            let name = if fuse {
+                shape.to_string()
+            } else {
+                format!("{shape}-nofuse")
+            };
             group.bench_with_input(BenchmarkId::new(name, n), &n, |b, &n| {
                 b.iter(|| overhead::run(&rt, shape, n, fuse).expect("run"))
             });

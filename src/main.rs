@@ -87,6 +87,7 @@ enum Bench {
 }
 
 fn main() -> ExitCode {
+    brisk::bench::keep_freed_pages();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -42,7 +42,8 @@ mod value;
 
 use std::sync::Arc;
 
-use std::hash::{BuildHasher, Hash};
+use std::cell::OnceCell;
+use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
@@ -152,9 +153,84 @@ pub struct Graph {
     /// Dependencies given by a key not yet in the graph: (position in `dep_targets`, key).
     unresolved: Vec<(u32, Key)>,
     annotations: Vec<Option<Box<Annotations>>>,
-    /// Key -> id. Holds only the `u32` ids (keys are compared through `keys`): a tenth of the
-    /// memory of a map of key clones, so a million-key index stays mostly in cache.
-    index: HashTable<u32>,
+    /// Key -> id, built on the first lookup and kept up to date after that. Graphs built by id
+    /// (the collections, the benchmarks) never need it: a hash table of a million keys costs a
+    /// cache miss per insert, more than everything else in building a task. Their duplicate
+    /// keys are found when the graph is planned, by sorting key hashes.
+    index: OnceCell<KeyIndex>,
+}
+
+/// The lazily built key index: ids only (keys are compared through `Graph::keys`), plus the
+/// first duplicate found while building it from existing keys.
+#[derive(Clone)]
+struct KeyIndex {
+    table: HashTable<u32>,
+    duplicate: Option<u32>,
+}
+
+impl KeyIndex {
+    fn build(keys: &[Key]) -> KeyIndex {
+        let mut table = HashTable::with_capacity(keys.len());
+        let mut duplicate = None;
+        for (i, key) in keys.iter().enumerate() {
+            match table.entry(
+                hash_key(key),
+                |&j| keys[j as usize] == *key,
+                |&j| hash_key(&keys[j as usize]),
+            ) {
+                hashbrown::hash_table::Entry::Occupied(_) => {
+                    duplicate.get_or_insert(i as u32);
+                }
+                hashbrown::hash_table::Entry::Vacant(e) => {
+                    e.insert(i as u32);
+                }
+            }
+        }
+        KeyIndex { table, duplicate }
+    }
+
+    fn find(&self, keys: &[Key], key: &Key) -> Option<u32> {
+        self.table
+            .find(hash_key(key), |&i| keys[i as usize] == *key)
+            .copied()
+    }
+}
+
+/// The first key that appears twice, found by sorting `(hash, id)` pairs: sequential passes
+/// instead of a random hash-table access per key.
+fn find_duplicate(keys: &[Key]) -> Option<u32> {
+    let mut pairs: Vec<(u64, u32)> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (hash_key(k), i as u32))
+        .collect();
+    pairs.sort_unstable();
+    let mut first_dup: Option<u32> = None;
+    let mut start = 0;
+    while start < pairs.len() {
+        let mut end = start + 1;
+        while end < pairs.len() && pairs[end].0 == pairs[start].0 {
+            end += 1;
+        }
+        // Equal hashes: compare the keys themselves (runs longer than one are rare).
+        let run = &pairs[start..end];
+        for (a, &(_, i)) in run.iter().enumerate() {
+            if run[a + 1..]
+                .iter()
+                .any(|&(_, j)| keys[i as usize] == keys[j as usize])
+            {
+                let later = run[a + 1..]
+                    .iter()
+                    .filter(|&&(_, j)| keys[i as usize] == keys[j as usize])
+                    .map(|&(_, j)| j)
+                    .max()
+                    .unwrap_or(i);
+                first_dup = Some(first_dup.map_or(later, |d| d.min(later)));
+            }
+        }
+        start = end;
+    }
+    first_dup
 }
 
 fn hash_key(key: &Key) -> u64 {
@@ -171,7 +247,7 @@ impl Graph {
     pub fn with_capacity(tasks: usize, edges: usize) -> Self {
         let mut dep_offsets = Vec::with_capacity(tasks + 1);
         dep_offsets.push(0);
-        let index = HashTable::with_capacity(tasks);
+        let index = OnceCell::new();
         Graph {
             keys: Vec::with_capacity(tasks),
             ops: Vec::with_capacity(tasks),
@@ -199,20 +275,21 @@ impl Graph {
         if self.keys.len() >= UNRESOLVED as usize - 1 {
             return Err(Error::config("a graph holds at most 2^32 - 2 tasks"));
         }
-        let hash = hash_key(&key);
-        let keys = &self.keys;
-        match self.index.entry(
-            hash,
-            |&i| keys[i as usize] == key,
-            |&i| hash_key(&keys[i as usize]),
-        ) {
-            hashbrown::hash_table::Entry::Occupied(_) => {
-                return Err(Error::new(ErrorKind::DuplicateKey {
-                    key: key.to_string(),
-                }))
-            }
-            hashbrown::hash_table::Entry::Vacant(e) => {
-                e.insert(id.0);
+        if let Some(index) = self.index.get_mut() {
+            let keys = &self.keys;
+            match index.table.entry(
+                hash_key(&key),
+                |&i| keys[i as usize] == key,
+                |&i| hash_key(&keys[i as usize]),
+            ) {
+                hashbrown::hash_table::Entry::Occupied(_) => {
+                    return Err(Error::new(ErrorKind::DuplicateKey {
+                        key: key.to_string(),
+                    }))
+                }
+                hashbrown::hash_table::Entry::Vacant(e) => {
+                    e.insert(id.0);
+                }
             }
         }
         self.keys.push(key);
@@ -248,12 +325,14 @@ impl Graph {
         self.dep_targets.truncate(start);
         self.unresolved.retain(|(pos, _)| (*pos as usize) < start);
         if let Some(key) = self.keys.pop() {
-            let keys = &self.keys;
-            if let Ok(e) = self
-                .index
-                .find_entry(hash_key(&key), |&i| i as usize == keys.len())
-            {
-                e.remove();
+            let removed = self.keys.len();
+            if let Some(index) = self.index.get_mut() {
+                if let Ok(e) = index
+                    .table
+                    .find_entry(hash_key(&key), |&i| i as usize == removed)
+                {
+                    e.remove();
+                }
             }
         }
         debug_assert_eq!(self.keys.len(), id.index());
@@ -281,8 +360,19 @@ impl Graph {
     /// The id of `key`, if present.
     pub fn id(&self, key: &Key) -> Option<TaskId> {
         self.index
-            .find(hash_key(key), |&i| self.keys[i as usize] == *key)
-            .map(|&i| TaskId(i))
+            .get_or_init(|| KeyIndex::build(&self.keys))
+            .find(&self.keys, key)
+            .map(TaskId)
+    }
+
+    /// The first duplicated key, if any (found by the index, or by sorting key hashes when no
+    /// index was built).
+    fn duplicate_key(&self) -> Option<&Key> {
+        let dup = match self.index.get() {
+            Some(index) => index.duplicate,
+            None => find_duplicate(&self.keys),
+        };
+        dup.map(|i| &self.keys[i as usize])
     }
 
     /// True when `key` is in the graph.
@@ -359,8 +449,18 @@ impl Graph {
     /// Missing dependencies, unknown output keys and cycles, each naming the keys involved.
     pub fn plan(self, outputs: &[Key], options: &PlanOptions) -> Result<Plan> {
         let mut ids = Vec::with_capacity(outputs.len());
+        // A few outputs of a graph without an index: scan (sequential, no index to build).
+        let scan = self.index.get().is_none() && outputs.len() <= 4;
         for k in outputs {
-            match self.id(k) {
+            let found = if scan {
+                self.keys
+                    .iter()
+                    .position(|x| x == k)
+                    .map(|i| TaskId(i as u32))
+            } else {
+                self.id(k)
+            };
+            match found {
                 Some(id) => ids.push(id),
                 None => return Err(Error::new(ErrorKind::UnknownKey { key: k.to_string() })),
             }
@@ -370,7 +470,21 @@ impl Graph {
 
     /// Like [`plan`](Self::plan) with outputs given by id.
     pub fn plan_ids(self, outputs: &[TaskId], options: &PlanOptions) -> Result<Plan> {
-        plan::build(self, outputs, options)
+        let start = std::time::Instant::now();
+        if let Some(key) = self.duplicate_key() {
+            return Err(Error::new(ErrorKind::DuplicateKey {
+                key: key.to_string(),
+            }));
+        }
+        if !self.unresolved.is_empty() {
+            // Resolving key dependencies needs the index.
+            let _ = self.id(&self.keys[0]);
+        }
+        let checked = start.elapsed();
+        let mut plan = plan::build(self, outputs, options)?;
+        plan.stats.pass_times.insert(0, ("duplicates", checked));
+        plan.stats.total_time += checked;
+        Ok(plan)
     }
 }
 

@@ -5,7 +5,8 @@
 //!    task and the missing key;
 //! 2. **cull**: keep only the tasks the requested outputs need (a reverse reachability walk);
 //! 3. **cycle check** (Kahn's algorithm); on failure, walk the leftover tasks to one cycle and
-//!    report its keys, `a -> b -> c -> a`, each depending on the next;
+//!    report its keys, `a -> b -> c -> a`, each depending on the next. Skipped when every
+//!    dependency was given by id: those always point to earlier tasks, so no cycle can form;
 //! 4. **fuse** linear chains `p -> c` where `c` has `p` as its only input, `p` has `c` as its only
 //!    consumer, `p` is not an output and both carry the same annotations; a chain becomes one
 //!    task under the key of its last member;
@@ -62,6 +63,8 @@ pub struct PlanStats {
     pub order_time: Duration,
     /// Time spent in all passes together.
     pub total_time: Duration,
+    /// Time of each pass, in the order run.
+    pub pass_times: Vec<(&'static str, Duration)>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -141,14 +144,30 @@ pub(super) fn build(graph: Graph, outputs: &[TaskId], options: &PlanOptions) -> 
             }));
         }
     }
+    // Dependencies given by id always point to earlier tasks, so only dependencies given by
+    // key (forward references) can close a cycle.
+    let may_have_cycles = !graph.unresolved.is_empty();
+    let mut pass_times: Vec<(&'static str, Duration)> = Vec::with_capacity(8);
+    let mut lap = Instant::now();
+    let mut mark = |name: &'static str, times: &mut Vec<(&'static str, Duration)>| {
+        let now = Instant::now();
+        times.push((name, now - lap));
+        lap = now;
+    };
     let mut parts = resolve(graph, outputs)?;
+    mark("resolve", &mut pass_times);
     let culled = cull(&mut parts);
+    mark("cull", &mut pass_times);
     let (mut unique_deps, mut dependents) = adjacency(&parts.deps, parts.keys.len());
-    check_cycles(
-        &parts.keys,
-        unique_deps.as_ref().unwrap_or(&parts.deps),
-        &dependents,
-    )?;
+    mark("adjacency", &mut pass_times);
+    if may_have_cycles {
+        check_cycles(
+            &parts.keys,
+            unique_deps.as_ref().unwrap_or(&parts.deps),
+            &dependents,
+        )?;
+        mark("cycles", &mut pass_times);
+    }
     let mut fused = 0;
     if options.fuse {
         let unique = unique_deps.take().unwrap_or_else(|| parts.deps.clone());
@@ -159,6 +178,7 @@ pub(super) fn build(graph: Graph, outputs: &[TaskId], options: &PlanOptions) -> 
         if fused > 0 {
             (unique_deps, dependents) = adjacency(&parts.deps, parts.keys.len());
         }
+        mark("fuse", &mut pass_times);
     }
     let n = parts.keys.len();
     let order_start = Instant::now();
@@ -169,11 +189,13 @@ pub(super) fn build(graph: Graph, outputs: &[TaskId], options: &PlanOptions) -> 
         &|a: u32, b: u32| keys[a as usize].cmp(&keys[b as usize]),
     );
     let order_time = order_start.elapsed();
+    mark("order", &mut pass_times);
     apply_user_priorities(&parts.annotations, &mut priority);
     let mut is_output = vec![false; n];
     for o in &parts.outputs {
         is_output[o.index()] = true;
     }
+    mark("finish", &mut pass_times);
     Ok(Plan {
         keys: parts.keys,
         ops: parts.ops,
@@ -190,6 +212,7 @@ pub(super) fn build(graph: Graph, outputs: &[TaskId], options: &PlanOptions) -> 
             fused,
             order_time,
             total_time: start.elapsed(),
+            pass_times,
         },
     })
 }
@@ -207,9 +230,9 @@ fn resolve(graph: Graph, outputs: &[TaskId]) -> Result<Parts> {
     for (pos, missing) in unresolved {
         // The task owning position `pos`: the last offset <= pos.
         let owner = dep_offsets.partition_point(|&o| o <= pos) - 1;
-        let found = index.find(super::hash_key(&missing), |&i| keys[i as usize] == missing);
+        let found = index.get().and_then(|ix| ix.find(&keys, &missing));
         match found {
-            Some(&id) => dep_targets[pos as usize] = id,
+            Some(id) => dep_targets[pos as usize] = id,
             None => {
                 return Err(Error::new(ErrorKind::MissingDependency {
                     key: keys[owner].to_string(),
@@ -519,11 +542,38 @@ mod tests {
 
     #[test]
     fn duplicate_key_rejected() {
+        // Without a key index (graphs built by id), duplicates are found when planning.
+        let mut g = Graph::new();
+        let a = g.add_task("a", noop(), Vec::<TaskId>::new()).unwrap();
+        g.add_task(("x", 1), noop(), [a]).unwrap();
+        g.add_task("a", noop(), [a]).unwrap();
+        let err = g.plan_ids(&[a], &PlanOptions::default()).unwrap_err();
+        assert_eq!(err.to_string(), "key a is defined twice in the graph");
+
+        // Once the index exists (after a lookup), a duplicate is refused on the spot.
         let mut g = Graph::new();
         g.add_task("a", noop(), Vec::<TaskId>::new()).unwrap();
+        assert!(g.contains(&Key::from("a")));
         let err = g.add_task("a", noop(), Vec::<TaskId>::new()).unwrap_err();
         assert_eq!(err.to_string(), "key a is defined twice in the graph");
         assert_eq!(g.len(), 1);
+    }
+
+    #[test]
+    fn many_keys_without_index_find_no_false_duplicates() {
+        let mut g = Graph::new();
+        let name: std::sync::Arc<str> = std::sync::Arc::from("k");
+        for i in 0..10_000 {
+            g.add_task(
+                Key::indexed(&name, &[i, i % 7]),
+                noop(),
+                Vec::<TaskId>::new(),
+            )
+            .unwrap();
+        }
+        let last = Key::indexed(&name, &[9_999, 9_999 % 7]);
+        let plan = g.plan(&[last], &PlanOptions::default()).unwrap();
+        assert_eq!(plan.len(), 1);
     }
 
     #[test]

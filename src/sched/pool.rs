@@ -318,7 +318,10 @@ impl Local {
         };
         let mut next = Some((task, held, root));
         while let Some((task, held, root)) = next.take() {
-            let outcome = run.execute(task, held, root, &mut ctx, || Job::Task {
+            // A root that makes nothing ready and leaves this thread idle hands its admission
+            // slot straight to the next root (see `RunState::transfer_root_slot`).
+            let idle = self.deque.is_empty() && self.pool.injector.is_empty();
+            let outcome = run.execute(task, held, root, root && idle, &mut ctx, || Job::Task {
                 run: Arc::clone(&run),
                 task,
                 held: true,
@@ -327,14 +330,17 @@ impl Local {
             for job in ctx.woken.drain(..) {
                 self.pool.push(job);
             }
-            if root && outcome != Outcome::Parked && run.can_admit_root() {
-                // A root slot freed: wake a sleeper in case this thread goes on with other work.
-                self.pool.sleep.notify();
-            }
             if outcome != Outcome::Done {
+                if root && outcome != Outcome::Parked && run.can_admit_root() {
+                    // A root slot freed: wake a sleeper in case this thread stops here.
+                    self.pool.sleep.notify();
+                }
                 continue;
             }
             if !ctx.ready.is_empty() {
+                if root && run.can_admit_root() {
+                    self.pool.sleep.notify();
+                }
                 // Best (lowest priority number) runs next here; the rest go on our deque,
                 // worst first so the best of them is on top.
                 ctx.ready
@@ -353,8 +359,15 @@ impl Local {
                     self.pool.sleep.notify();
                 }
                 next = best.map(|t| (t, false, false));
+            } else if root && idle {
+                next = run.transfer_root_slot().map(|t| (t, false, true));
             } else if self.deque.is_empty() && self.pool.injector.is_empty() {
+                if root && run.can_admit_root() {
+                    self.pool.sleep.notify();
+                }
                 next = run.try_admit_root().map(|t| (t, false, true));
+            } else if root && run.can_admit_root() {
+                self.pool.sleep.notify();
             }
         }
         *self.scratch.borrow_mut() = Some(Scratch {

@@ -112,8 +112,18 @@ impl RunState {
         let sinks = (0..n as u32)
             .filter(|&i| plan.dependents.row_len(i) == 0)
             .count();
-        let mut roots: Vec<u32> = (0..n as u32).filter(|&i| udeps.row_len(i) == 0).collect();
-        roots.sort_unstable_by_key(|&r| plan.priority[r as usize]);
+        // Roots in priority order, read off the inverse of the priority permutation (linear,
+        // no sort). Priorities are a permutation of 0..n by construction of the plan.
+        let mut by_rank = vec![u32::MAX; n];
+        for (t, &p) in plan.priority.iter().enumerate() {
+            if let Some(slot) = by_rank.get_mut(p as usize) {
+                *slot = t as u32;
+            }
+        }
+        let roots: Vec<u32> = by_rank
+            .into_iter()
+            .filter(|&t| t != u32::MAX && udeps.row_len(t) == 0)
+            .collect();
         let needs = resolve_needs(&plan, gate)?;
         Ok(RunState {
             id,
@@ -232,17 +242,33 @@ impl RunState {
         }
     }
 
+    /// The next root for a worker whose root just finished: the finished root's admission
+    /// slot passes to the new one, so the running-roots count is untouched (two fewer atomic
+    /// operations on a line every worker writes). Without a next root, the slot is released.
+    pub(crate) fn transfer_root_slot(&self) -> Option<u32> {
+        if !self.is_aborting() {
+            let i = self.root_cursor.fetch_add(1, Ordering::AcqRel);
+            if i < self.roots.len() {
+                return Some(self.roots[i]);
+            }
+        }
+        self.running_roots.fetch_sub(1, Ordering::AcqRel);
+        None
+    }
+
     /// Runs one task: reads inputs, calls the op (retrying as annotated), stores the result,
     /// releases inputs and reports newly ready consumers in `ctx.ready`.
     ///
     /// `admitted_root` says whether this task holds a root admission slot (roots started by
-    /// the threads executor do; the sync executor does not use admission). `held` says whether
-    /// the resource gate already granted its units.
+    /// the threads executor do; the sync executor does not use admission); with `keep_slot`
+    /// a successful root keeps its slot for [`transfer_root_slot`](Self::transfer_root_slot).
+    /// `held` says whether the resource gate already granted its units.
     pub(crate) fn execute<J>(
         self: &Arc<Self>,
         task: u32,
         held: bool,
         admitted_root: bool,
+        keep_slot: bool,
         ctx: &mut ExecCtx<'_, J>,
         park: impl FnOnce() -> J,
     ) -> Outcome {
@@ -250,7 +276,8 @@ impl RunState {
         let running = &self.running[w.min(self.running.len() - 1)];
         running.fetch_add(1, Ordering::SeqCst);
         let outcome = self.execute_inner(task, held, ctx, park);
-        if admitted_root && outcome != Outcome::Parked {
+        let keeps = keep_slot && outcome == Outcome::Done && ctx.ready.is_empty();
+        if admitted_root && outcome != Outcome::Parked && !keeps {
             self.end_root(task);
         }
         running.fetch_sub(1, Ordering::SeqCst);

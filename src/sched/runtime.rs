@@ -592,7 +592,7 @@ fn run_sync(run: &Arc<RunState>, _rt: &Weak<RuntimeInner>) -> Result<Vec<Value>>
     // Resources cannot be contended with one task at a time; needs were validated on creation.
     let mut ctx: ExecCtx<'_, Job> = ExecCtx::new(0, None);
     while let Some(Reverse((_, task))) = heap.pop() {
-        match run.execute(task, false, false, &mut ctx, || unreachable_job()) {
+        match run.execute(task, false, false, false, &mut ctx, || unreachable_job()) {
             Outcome::Done => {
                 for &t in &ctx.ready {
                     heap.push(Reverse((run.priority(t), t)));

@@ -2,10 +2,12 @@
 //!
 //! [`Runtime::submit`] queues a call on the worker pool at once and returns a [`Future`].
 //! Arguments are plain values or other futures (a future argument is waited for when the call
-//! runs). [`Future::result`] blocks until the value is there; on a worker thread it runs other
-//! queued work while it waits, so a task may submit tasks and wait for them without
-//! deadlocking the pool, even with one thread. [`as_completed`] yields futures in the order
-//! they finish; [`Future::cancel`] stops a call that has not started and flags a running one.
+//! runs). [`Future::result`] blocks until the value is there. On a worker thread, a future that
+//! has not started yet runs inline on the waiting thread; otherwise the waiting thread blocks
+//! and the pool starts a replacement worker while it waits (like Dask's `secede`). So a task may
+//! submit tasks and wait for them without deadlocking the pool, even with one thread.
+//! [`as_completed`] yields futures in the order they finish; [`Future::cancel`] stops a call
+//! that has not started and flags a running one.
 //!
 //! ```
 //! use brisk::Runtime;
@@ -29,7 +31,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::delayed::{output_value, TaskFn, TaskOutput};
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::{Key, Value};
-use crate::sched::pool::{help_until, Job, Pool, PoolCall};
+use crate::sched::pool::{block_on, current_worker, Job, Pool, PoolCall};
 use crate::sched::{CancelToken, Runtime, RuntimeInner, TaskContext};
 
 static NEXT_FUTURE: AtomicU64 = AtomicU64::new(0);
@@ -43,6 +45,9 @@ struct State {
     cancel: CancelToken,
     listeners: Mutex<Vec<crossbeam_channel_lite::Sender>>,
     pool: Weak<Pool>,
+    /// The call, until a worker (or a waiter running it inline) takes it.
+    body: Mutex<Option<Body>>,
+    runtime: Weak<RuntimeInner>,
 }
 
 /// A channel-free completion signal for `as_completed`: a shared queue plus a condvar.
@@ -130,16 +135,24 @@ impl<T> Future<T> {
         self.state.complete(Err(Error::new(ErrorKind::Cancelled)));
     }
 
-    /// Blocks until done; on a pool thread, runs other work meanwhile.
+    /// Blocks until done. On a pool thread, a call that has not started runs right here;
+    /// otherwise the pool starts a replacement worker while this thread waits.
     pub fn wait(&self) {
         if self.is_done() {
             return;
         }
-        if let Some(pool) = self.state.pool.upgrade() {
-            if help_until(&pool, || self.is_done()) {
+        let Some(pool) = self.state.pool.upgrade() else {
+            return self.wait_done();
+        };
+        if let Some(worker) = current_worker(&pool) {
+            if self.state.run(worker) {
                 return;
             }
         }
+        block_on(&pool, || self.wait_done());
+    }
+
+    fn wait_done(&self) {
         let mut slot = self.state.result.lock();
         while !self.state.done.load(Ordering::Acquire) {
             self.state.cond.wait(&mut slot);
@@ -241,17 +254,24 @@ impl<T> Iterator for AsCompleted<T> {
             .flatten()
             .next()
             .and_then(|f| f.state.pool.upgrade());
-        if let Some(pool) = pool {
-            help_until(&pool, || !self.queue.0.lock().is_empty());
-        }
-        let mut q = self.queue.0.lock();
-        loop {
-            if let Some(i) = q.pop() {
-                self.remaining -= 1;
-                return self.futures[i].take();
+        let queue = Arc::clone(&self.queue);
+        let wait = move || {
+            let mut q = queue.0.lock();
+            loop {
+                if let Some(i) = q.pop() {
+                    return i;
+                }
+                queue.1.wait(&mut q);
             }
-            self.queue.1.wait(&mut q);
-        }
+        };
+        let i = match pool {
+            Some(pool) if !self.queue.0.lock().is_empty() || pool.is_current() => {
+                block_on(&pool, wait)
+            }
+            _ => wait(),
+        };
+        self.remaining -= 1;
+        self.futures[i].take()
     }
 }
 
@@ -284,11 +304,6 @@ impl<T: Clone + Send + Sync + 'static> IntoFutureArg<T> for T {
 impl<T> IntoFutureArg<T> for Future<T> {
     fn into_source(self) -> FutureArg<T> {
         FutureArg::Future(self)
-    }
-}
-impl<T> IntoFutureArg<T> for &Future<T> {
-    fn into_source(self) -> FutureArg<T> {
-        FutureArg::Future(self.clone())
     }
 }
 
@@ -333,30 +348,25 @@ submit_arity!(T1 A1 0, T2 A2 1, T3 A3 2, T4 A4 3, T5 A5 4, T6 A6 5, T7 A7 6, T8 
 
 type Body = Box<dyn FnOnce(&TaskContext<'_>) -> Result<Value> + Send>;
 
-struct Call {
-    state: Arc<State>,
-    body: Mutex<Option<Body>>,
-    runtime: Weak<RuntimeInner>,
-}
-
-impl PoolCall for Call {
-    fn call(&self, worker: usize) {
+impl State {
+    /// Runs the call if nobody has taken it yet; returns false if it was already taken.
+    fn run(&self, worker: usize) -> bool {
         let Some(body) = self.body.lock().take() else {
-            return;
+            return false;
         };
-        if self.state.cancel.is_cancelled() || self.state.done.load(Ordering::Acquire) {
-            return;
+        if self.cancel.is_cancelled() || self.done.load(Ordering::Acquire) {
+            return true;
         }
         let ctx = TaskContext {
-            key: &self.state.key,
+            key: &self.key,
             attempt: 1,
             worker,
-            cancel: &self.state.cancel,
+            cancel: &self.cancel,
             runtime: Some(&self.runtime),
         };
         let result = match std::panic::catch_unwind(AssertUnwindSafe(|| body(&ctx))) {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(name_failure(e, &self.state.key, false)),
+            Ok(Err(e)) => Err(name_failure(e, &self.key, false)),
             Err(p) => {
                 let msg = p
                     .downcast_ref::<&str>()
@@ -365,17 +375,28 @@ impl PoolCall for Call {
                     .unwrap_or_default();
                 Err(name_failure(
                     Error::msg(format!("panicked: {msg}")),
-                    &self.state.key,
+                    &self.key,
                     true,
                 ))
             }
         };
-        self.state.complete(result);
+        self.complete(result);
+        true
+    }
+}
+
+/// The pool's handle on a submitted call.
+struct Call(Arc<State>);
+
+impl PoolCall for Call {
+    fn call(&self, worker: usize) {
+        self.0.run(worker);
     }
 }
 
 fn name_failure(e: Error, key: &Key, panicked: bool) -> Error {
-    if e.is_cancelled() {
+    if e.is_cancelled() || e.failed_key().is_some_and(|k| !k.is_empty()) {
+        // Cancelled, or the failure of another task (a future argument): keep its key.
         return e;
     }
     let message = match e.kind() {
@@ -423,17 +444,14 @@ impl Runtime {
             cancel: CancelToken::new(),
             listeners: Mutex::new(Vec::new()),
             pool: Arc::downgrade(self.pool()),
-        });
-        let body: Body = Box::new(move |_ctx: &TaskContext<'_>| {
-            let args = args.resolve()?;
-            output_value(f.call_with(args))
-        });
-        let call = Arc::new(Call {
-            state: Arc::clone(&state),
-            body: Mutex::new(Some(body)),
+            body: Mutex::new(Some(Box::new(move |_ctx: &TaskContext<'_>| {
+                let args = args.resolve()?;
+                output_value(f.call_with(args))
+            }))),
             runtime: self.downgrade(),
         });
-        self.pool().push(Job::Call(call));
+        self.pool()
+            .push(Job::Call(Arc::new(Call(Arc::clone(&state)))));
         Future {
             state,
             _type: PhantomData,

@@ -25,7 +25,11 @@ fn order_prints_one_line_in_the_documented_format() {
     )
     .unwrap();
     let out = brisk().arg("order").arg(&path).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = String::from_utf8(out.stdout).unwrap();
     let fields: Vec<&str> = line.trim().split(' ').collect();
     assert_eq!(fields.len(), 4, "{line}");
@@ -57,7 +61,11 @@ fn order_of_a_shared_graph_matches_or_beats_dask() {
 fn order_reports_bad_files_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broken.json");
-    std::fs::write(&path, r#"{"name":"broken","tasks":[{"key":"a","deps":["ghost"]}]}"#).unwrap();
+    std::fs::write(
+        &path,
+        r#"{"name":"broken","tasks":[{"key":"a","deps":["ghost"]}]}"#,
+    )
+    .unwrap();
     let out = brisk().arg("order").arg(&path).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
@@ -73,10 +81,23 @@ fn order_reports_bad_files_by_name() {
 #[test]
 fn overhead_bench_prints_the_documented_line() {
     let out = brisk()
-        .args(["bench", "overhead", "--shape", "tree", "--tasks", "1000", "--threads", "2"])
+        .args([
+            "bench",
+            "overhead",
+            "--shape",
+            "tree",
+            "--tasks",
+            "1000",
+            "--threads",
+            "2",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = String::from_utf8(out.stdout).unwrap();
     let keys: Vec<&str> = line
         .trim()
@@ -85,9 +106,20 @@ fn overhead_bench_prints_the_documented_line() {
         .collect();
     assert_eq!(
         keys,
-        ["shape", "tasks", "threads", "build_ms", "order_ms", "run_ms", "us_per_task"]
+        [
+            "shape",
+            "tasks",
+            "threads",
+            "build_ms",
+            "order_ms",
+            "run_ms",
+            "us_per_task"
+        ]
     );
-    assert!(line.starts_with("shape=tree tasks=1999 threads=2 "), "{line}");
+    assert!(
+        line.starts_with("shape=tree tasks=1999 threads=2 "),
+        "{line}"
+    );
 }
 
 #[test]

@@ -18,9 +18,13 @@
 //! when someone sleeps (a fence and one load otherwise); a sleeper registers, re-checks for
 //! work, then waits for the epoch to change, so no wake-up is lost.
 //!
-//! A thread of the pool that waits for something (a nested compute, a future's result) keeps
-//! running other jobs while it waits ([`help_until`]), so tasks that submit and wait for tasks
-//! never deadlock the pool, even with one thread.
+//! A thread of the pool that must wait for something (a nested compute, a future's result)
+//! *blocks*, and the pool starts a replacement worker for as long as it waits ([`block_on`]),
+//! like Dask's `secede`. So tasks that submit and wait for tasks never deadlock the pool, even
+//! with one thread, and no waiting task sits on the stack under an unrelated job (running other
+//! jobs on the waiting thread's stack deadlocks as soon as one of them waits for a task further
+//! down that same stack). Replacements retire once the blocked thread resumes and their own
+//! deque is empty. A future that has not started is simply run inline by its waiter.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -63,6 +67,12 @@ pub(crate) struct Pool {
     shutdown: AtomicBool,
     handles: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) threads: usize,
+    /// Pool threads blocked in [`block_on`].
+    blocked: AtomicUsize,
+    /// Replacement workers alive; kept at `blocked` or above while threads are blocked.
+    extra: AtomicUsize,
+    next_index: AtomicUsize,
+    name: String,
 }
 
 struct Sleep {
@@ -134,13 +144,17 @@ impl Pool {
             shutdown: AtomicBool::new(false),
             handles: Mutex::new(Vec::new()),
             threads,
+            blocked: AtomicUsize::new(0),
+            extra: AtomicUsize::new(0),
+            next_index: AtomicUsize::new(threads),
+            name: name.to_string(),
         });
         let mut handles = Vec::with_capacity(threads);
         for (index, deque) in deques.into_iter().enumerate() {
             let pool = Arc::clone(&pool);
             let handle = std::thread::Builder::new()
                 .name(format!("{name}-{index}"))
-                .spawn(move || worker_main(pool, index, deque));
+                .spawn(move || worker_main(pool, index, deque, false));
             match handle {
                 Ok(h) => handles.push(h),
                 // Fewer threads than asked still work: the others steal everything.
@@ -240,9 +254,82 @@ impl Pool {
                 .is_some_and(|l| Arc::ptr_eq(&l.pool, self))
         })
     }
+
+    /// Starts replacement workers until there is one per blocked thread.
+    fn ensure_replacements(self: &Arc<Self>) {
+        loop {
+            let extra = self.extra.load(Ordering::SeqCst);
+            if extra >= self.blocked.load(Ordering::SeqCst) {
+                return;
+            }
+            if self
+                .extra
+                .compare_exchange(extra, extra + 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+            {
+                continue;
+            }
+            let index = self.next_index.fetch_add(1, Ordering::Relaxed);
+            let pool = Arc::clone(self);
+            let spawned = std::thread::Builder::new()
+                .name(format!("{}-{index}", self.name))
+                .spawn(move || worker_main(pool, index, Worker::new_lifo(), true));
+            if let Err(e) = spawned {
+                self.extra.fetch_sub(1, Ordering::SeqCst);
+                eprintln!("brisk: could not start a replacement worker: {e}");
+                return;
+            }
+        }
+    }
+
+    /// A replacement leaves when there are more of them than blocked threads.
+    fn retire_extra(&self) -> bool {
+        let mut extra = self.extra.load(Ordering::SeqCst);
+        while extra > self.blocked.load(Ordering::SeqCst) {
+            match self
+                .extra
+                .compare_exchange(extra, extra - 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return true,
+                Err(now) => extra = now,
+            }
+        }
+        false
+    }
+
+    fn has_excess(&self) -> bool {
+        self.extra.load(Ordering::SeqCst) > self.blocked.load(Ordering::SeqCst)
+    }
 }
 
-fn worker_main(pool: Arc<Pool>, index: usize, deque: Worker<Job>) {
+/// Runs `wait` (which blocks); when called on a thread of `pool`, a replacement worker keeps
+/// the pool at full strength meanwhile. See the module docs.
+pub(crate) fn block_on<R>(pool: &Arc<Pool>, wait: impl FnOnce() -> R) -> R {
+    let on_pool = pool.is_current();
+    if on_pool {
+        pool.blocked.fetch_add(1, Ordering::SeqCst);
+        pool.ensure_replacements();
+    }
+    let result = wait();
+    if on_pool {
+        pool.blocked.fetch_sub(1, Ordering::SeqCst);
+        // Let an idle replacement notice that it is no longer needed.
+        pool.wake();
+    }
+    result
+}
+
+/// The index of the current pool thread, if it is one of `pool`'s.
+pub(crate) fn current_worker(pool: &Arc<Pool>) -> Option<usize> {
+    LOCAL.with(|l| {
+        l.borrow()
+            .as_ref()
+            .filter(|l| Arc::ptr_eq(&l.pool, pool))
+            .map(|l| l.index)
+    })
+}
+
+fn worker_main(pool: Arc<Pool>, index: usize, deque: Worker<Job>, replacement: bool) {
     let local = Rc::new(Local {
         pool,
         index,
@@ -255,11 +342,14 @@ fn worker_main(pool: Arc<Pool>, index: usize, deque: Worker<Job>) {
             local.run_job(job);
             continue;
         }
-        if local.pool.shutdown.load(Ordering::SeqCst) {
+        // Nothing left here (own deque empty): a replacement no longer needed leaves.
+        if local.pool.shutdown.load(Ordering::SeqCst) || (replacement && local.pool.retire_extra())
+        {
             break;
         }
         let pool = &local.pool;
-        pool.sleep.sleep(|| pool.has_work());
+        pool.sleep
+            .sleep(|| pool.has_work() || (replacement && pool.has_excess()));
     }
     LOCAL.with(|l| *l.borrow_mut() = None);
 }
@@ -325,13 +415,14 @@ impl Local {
                 run: Arc::clone(&run),
                 task,
                 held: true,
-                root,
+                // A parked root gave back its admission slot.
+                root: false,
             });
             for job in ctx.woken.drain(..) {
                 self.pool.push(job);
             }
             if outcome != Outcome::Done {
-                if root && outcome != Outcome::Parked && run.can_admit_root() {
+                if root && run.can_admit_root() {
                     // A root slot freed: wake a sleeper in case this thread stops here.
                     self.pool.sleep.notify();
                 }
@@ -376,21 +467,4 @@ impl Local {
             woken: ctx.woken,
         });
     }
-}
-
-/// On a pool thread, runs other jobs until `done()`; returns false (doing nothing) when the
-/// current thread is not a worker of `pool`.
-pub(crate) fn help_until(pool: &Arc<Pool>, done: impl Fn() -> bool) -> bool {
-    let local = LOCAL.with(|l| l.borrow().clone());
-    let Some(local) = local.filter(|l| Arc::ptr_eq(&l.pool, pool)) else {
-        return false;
-    };
-    while !done() {
-        if let Some(job) = local.find_job() {
-            local.run_job(job);
-            continue;
-        }
-        local.pool.sleep.sleep(|| done() || local.pool.has_work());
-    }
-    true
 }

@@ -128,6 +128,14 @@ impl<J> ResourceGate<J> {
     }
 }
 
+impl<J> ResourceGate<J> {
+    /// Drops parked jobs for which `dead` holds (those of a computation that ended); they
+    /// hold no units.
+    pub(crate) fn forget(&self, dead: impl Fn(&J) -> bool) {
+        self.state.lock().parked.retain(|p| !dead(&p.job));
+    }
+}
+
 fn fits(in_use: &[u32], capacity: &[u32], needs: &Needs) -> bool {
     needs
         .iter()

@@ -277,7 +277,9 @@ impl RunState {
         running.fetch_add(1, Ordering::SeqCst);
         let outcome = self.execute_inner(task, held, ctx, park);
         let keeps = keep_slot && outcome == Outcome::Done && ctx.ready.is_empty();
-        if admitted_root && outcome != Outcome::Parked && !keeps {
+        // A root parked for resources gives its slot back too (it comes back as a plain task),
+        // or roots waiting for units could fill every slot and starve roots that need none.
+        if admitted_root && !keeps {
             self.end_root(task);
         }
         running.fetch_sub(1, Ordering::SeqCst);
@@ -294,19 +296,22 @@ impl RunState {
         ctx: &mut ExecCtx<'_, J>,
         park: impl FnOnce() -> J,
     ) -> Outcome {
-        if self.aborting.load(Ordering::SeqCst) {
-            return Outcome::Discarded;
-        }
-        if self.cancel.is_cancelled() {
-            self.fail(Error::new(ErrorKind::Cancelled));
-            return Outcome::Discarded;
-        }
         let ti = task as usize;
         let needs = self
             .needs
             .as_ref()
             .map(|n| &n[ti])
             .filter(|n| !n.is_empty());
+        if self.aborting.load(Ordering::SeqCst) || self.cancel.is_cancelled() {
+            if self.cancel.is_cancelled() {
+                self.fail(Error::new(ErrorKind::Cancelled));
+            }
+            // Units granted while this task was parked go back, or they would leak.
+            if held {
+                self.release_needs(needs, ctx);
+            }
+            return Outcome::Discarded;
+        }
         if let (Some(needs), Some(gate), false) = (needs, ctx.gate, held) {
             if !gate.acquire_or_park(needs, self.priority(task), park) {
                 return Outcome::Parked;

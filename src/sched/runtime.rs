@@ -9,7 +9,7 @@ use parking_lot::RwLock;
 
 use super::event::{Event, EventHook};
 use super::latch::Latch;
-use super::pool::{help_until, Job, Pool};
+use super::pool::{block_on, Job, Pool};
 use super::progress::{ProgressBar, ProgressMode};
 use super::run::{ExecCtx, Outcome, RunState};
 use super::trace::ChromeTrace;
@@ -547,6 +547,10 @@ impl Runtime {
         }
         if result.is_err() {
             run.store.clear();
+            inner
+                .pool
+                .gate
+                .forget(|job| matches!(job, Job::Task { run: r, .. } if Arc::ptr_eq(r, &run)));
         }
         result
     }
@@ -555,9 +559,7 @@ impl Runtime {
         let pool = &self.inner.pool;
         cancel.wake_on_cancel(&run.latch);
         pool.start_run(run);
-        if !help_until(pool, || run.latch.is_set()) {
-            run.latch.wait();
-        }
+        block_on(pool, || run.latch.wait());
         if cancel.is_cancelled() {
             // Stop before unregistering so no queued task of this run starts afterwards.
             run.fail(Error::new(ErrorKind::Cancelled));

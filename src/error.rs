@@ -203,19 +203,8 @@ impl Error {
         Error::new(ErrorKind::Config(msg.into()))
     }
 
-    pub(crate) fn input(msg: impl Into<String>) -> Self {
-        Error::new(ErrorKind::Input(msg.into()))
-    }
-
     pub(crate) fn internal(msg: impl Into<String>) -> Self {
         Error::new(ErrorKind::Internal(msg.into()))
-    }
-
-    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::new(ErrorKind::Io {
-            context: context.into(),
-            source,
-        })
     }
 
     /// Wraps any user error as the message of a task failure (the scheduler fills in key and op).

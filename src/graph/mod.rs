@@ -414,13 +414,7 @@ impl Graph {
     pub fn to_dot(&self) -> Result<String> {
         let outputs: Vec<TaskId> = (0..self.len() as u32).map(TaskId).collect();
         let probe = self.shallow_clone();
-        let plan = probe.plan_ids(
-            &outputs,
-            &PlanOptions {
-                fuse: false,
-                ..PlanOptions::default()
-            },
-        )?;
+        let plan = probe.plan_ids(&outputs, &PlanOptions { fuse: false })?;
         let ops: Vec<&str> = plan.ops.iter().map(|o| o.name()).collect();
         Ok(dot::render_dot(
             &plan.keys,

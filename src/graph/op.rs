@@ -121,10 +121,6 @@ impl Op {
         &self.name
     }
 
-    pub(crate) fn name_arc(&self) -> &Arc<str> {
-        &self.name
-    }
-
     /// For named ops, the serialized parameters.
     pub fn params(&self) -> Option<&[u8]> {
         match &self.kind {

@@ -66,7 +66,6 @@ pub(crate) struct Pool {
     pub(crate) gate: ResourceGate<Job>,
     shutdown: AtomicBool,
     handles: Mutex<Vec<JoinHandle<()>>>,
-    pub(crate) threads: usize,
     /// Pool threads blocked in [`block_on`].
     blocked: AtomicUsize,
     /// Replacement workers alive; kept at `blocked` or above while threads are blocked.
@@ -143,7 +142,6 @@ impl Pool {
             gate: ResourceGate::new(resources),
             shutdown: AtomicBool::new(false),
             handles: Mutex::new(Vec::new()),
-            threads,
             blocked: AtomicUsize::new(0),
             extra: AtomicUsize::new(0),
             next_index: AtomicUsize::new(threads),

@@ -407,7 +407,7 @@ impl RunState {
         let value = match result {
             Ok(v) => v,
             Err((failure, attempts)) => {
-                self.fail(self.task_error(task, failure, attempts));
+                self.fail(self.task_error(task, *failure, attempts));
                 return Outcome::Failed;
             }
         };
@@ -591,14 +591,14 @@ impl Failure {
 
 /// Calls an op, catching panics; a fused chain runs member by member and reports the member
 /// that failed.
-fn run_op(op: &Op, ctx: &TaskContext<'_>, inputs: &mut [Value]) -> Result<Value, Failure> {
+fn run_op(op: &Op, ctx: &TaskContext<'_>, inputs: &mut [Value]) -> Result<Value, Box<Failure>> {
     match &op.kind {
         OpKind::Literal(v) => Ok(v.clone()),
         OpKind::Fn(f) | OpKind::Named { run: f, .. } => {
             match std::panic::catch_unwind(AssertUnwindSafe(|| f(ctx, inputs))) {
                 Ok(Ok(v)) => Ok(v),
-                Ok(Err(e)) => Err(Failure::from_error(e)),
-                Err(p) => Err(Failure::from_panic(p)),
+                Ok(Err(e)) => Err(Box::new(Failure::from_error(e))),
+                Err(p) => Err(Box::new(Failure::from_panic(p))),
             }
         }
         OpKind::Fused(steps) => {
@@ -618,7 +618,7 @@ fn run_op(op: &Op, ctx: &TaskContext<'_>, inputs: &mut [Value]) -> Result<Value,
                     }
                 }
             }
-            value.ok_or_else(|| Failure::from_error(Error::internal("empty fused chain")))
+            value.ok_or_else(|| Box::new(Failure::from_error(Error::internal("empty fused chain"))))
         }
     }
 }

@@ -499,12 +499,7 @@ impl Runtime {
         }
         let executor = options.executor.unwrap_or(inner.executor);
         let cancel = options.cancel.clone().unwrap_or_default();
-        let pool = Arc::downgrade(&inner.pool);
-        let latch = Arc::new(Latch::with_waker(move || {
-            if let Some(p) = pool.upgrade() {
-                p.wake();
-            }
-        }));
+        let latch = Arc::new(Latch::new());
         let workers = match executor {
             Executor::Threads => inner.threads,
             Executor::Sync => 1,
@@ -594,7 +589,7 @@ fn run_sync(run: &Arc<RunState>, _rt: &Weak<RuntimeInner>) -> Result<Vec<Value>>
     // Resources cannot be contended with one task at a time; needs were validated on creation.
     let mut ctx: ExecCtx<'_, Job> = ExecCtx::new(0, None);
     while let Some(Reverse((_, task))) = heap.pop() {
-        match run.execute(task, false, false, false, &mut ctx, || unreachable_job()) {
+        match run.execute(task, false, false, false, &mut ctx, unreachable_job) {
             Outcome::Done => {
                 for &t in &ctx.ready {
                     heap.push(Reverse((run.priority(t), t)));

@@ -41,8 +41,13 @@ def build(shape, n):
         depth += 1
         nxt = []
         for j in range(0, len(level), fan_in):
+            group = level[j : j + fan_in]
+            if len(group) == 1:
+                # a lone leftover moves up a level, as in brisk's shape
+                nxt.append(group[0])
+                continue
             last = ("reduce", depth, j // fan_in)
-            dsk[last] = (noop,) + tuple(level[j : j + fan_in])
+            dsk[last] = (noop,) + tuple(group)
             nxt.append(last)
         level = nxt
     return dsk, last

@@ -92,7 +92,10 @@ pub fn build(seed: u64, scale: f64) -> Etl {
     for i in 0..processed.len() - 2 {
         let t = ms(0.0, 20.0);
         rolled.push(roll.call((&processed[i], &processed[i + 1], &processed[i + 2], t)));
-        let ready = processed_finish[i..i + 3].iter().cloned().fold(0.0, f64::max);
+        let ready = processed_finish[i..i + 3]
+            .iter()
+            .cloned()
+            .fold(0.0, f64::max);
         rolled_finish.push(ready + t);
         total += t;
         tasks += 1;
@@ -151,6 +154,11 @@ fn main() -> brisk::Result<()> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2);
     let rt = Runtime::builder().threads(threads).build()?;
-    run(&rt, 42, 1.0, ComputeOptions::new().progress(ProgressMode::Auto))?;
+    run(
+        &rt,
+        42,
+        1.0,
+        ComputeOptions::new().progress(ProgressMode::Auto),
+    )?;
     Ok(())
 }

@@ -5,7 +5,6 @@
 //! test instead of hanging it.
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::SeqCst};
-use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -13,26 +12,11 @@ use brisk::graph::PlanOptions;
 use brisk::prelude::*;
 use brisk::{Annotations, ErrorKind, Graph, Key, Op, TaskContext, TaskId, Value};
 
-const HANG: Duration = Duration::from_secs(30);
+mod common;
+use common::*;
+
 /// Deadline of a wait inside a task (shorter than [`HANG`] so the task reports it first).
 const TASK_WAIT: Duration = Duration::from_secs(10);
-
-fn guarded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name(format!("guard: {what}"))
-        .spawn(move || {
-            let _ = tx.send(f());
-        })
-        .expect("spawn guard thread");
-    match rx.recv_timeout(HANG) {
-        Ok(v) => v,
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: no result after {HANG:?} (hang)"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            panic!("{what}: the computing thread panicked")
-        }
-    }
-}
 
 fn no_deps() -> Vec<TaskId> {
     Vec::new()

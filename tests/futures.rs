@@ -8,52 +8,13 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc;
-use std::sync::{Arc, Barrier, Mutex, Once};
-use std::time::Duration;
+use std::sync::{Arc, Barrier, Mutex};
 
 use brisk::prelude::*;
 use brisk::{Graph, Key, Op, TaskContext, TaskId, Value};
 
-const HANG: Duration = Duration::from_secs(30);
-
-fn guarded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name(format!("guard: {what}"))
-        .spawn(move || {
-            let _ = tx.send(f());
-        })
-        .expect("spawn guard thread");
-    match rx.recv_timeout(HANG) {
-        Ok(v) => v,
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: no result after {HANG:?} (hang)"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            panic!("{what}: the computing thread panicked")
-        }
-    }
-}
-
-fn quiet_injected_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            if !msg.contains("injected panic") {
-                default(info);
-            }
-        }));
-    });
-}
-
-fn rt(threads: usize) -> Runtime {
-    Runtime::builder().threads(threads).build().unwrap()
-}
+mod common;
+use common::*;
 
 /// All `rt.threads()` workers are alive: that many futures meet at one barrier.
 fn assert_all_workers_alive(rt: &Runtime) {

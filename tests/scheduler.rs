@@ -16,7 +16,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc;
-use std::sync::{Arc, Barrier, Mutex, Once};
+use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
 use brisk::prelude::*;
@@ -26,49 +26,15 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 
-/// Deadline for anything that could hang on a scheduler bug.
-const HANG: Duration = Duration::from_secs(30);
+mod common;
+use common::*;
 
+/// Deadline for anything that could hang on a scheduler bug.
 // ---------------------------------------------------------------------------------------------
 // Helpers shared by the tests of this file.
 
 /// Runs `f` on its own thread and returns its result, failing (not hanging) after [`HANG`].
-fn guarded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name(format!("guard: {what}"))
-        .spawn(move || {
-            let _ = tx.send(f());
-        })
-        .expect("spawn guard thread");
-    match rx.recv_timeout(HANG) {
-        Ok(v) => v,
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: no result after {HANG:?} (hang)"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            panic!("{what}: the computing thread panicked")
-        }
-    }
-}
-
 /// Injected panics are expected: keep them off stderr, report every other panic as usual.
-fn quiet_injected_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            if !msg.contains("injected panic") {
-                default(info);
-            }
-        }));
-    });
-}
-
 /// Proptest settings: few cases (the suite runs in a debug build), a fixed seed unless
 /// `PROPTEST_RNG_SEED` is set, `PROPTEST_CASES` respected, no regression files.
 fn proptest_config(cases: u32) -> Config {
@@ -1421,5 +1387,57 @@ fn chrome_trace_has_one_complete_event_per_task_and_one_lane_per_worker() {
                 && e["args"]["name"] == format!("worker {lane}")
         });
         assert!(named, "lane {lane} is not named `worker {lane}`");
+    }
+}
+
+/// Root admission must never deadlock: a consumer that needs 32 roots at once gets them even
+/// when only one root may run at a time, and the limit on running roots holds throughout.
+#[test]
+fn root_admission_feeds_a_fan_in_of_32_under_a_limit_of_one() {
+    for (threads, limit) in [(1, 1), (2, 1), (4, 2)] {
+        let rt = Runtime::builder()
+            .threads(threads)
+            .root_limit(limit)
+            .build()
+            .unwrap();
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let mut g = Graph::new();
+        let mut roots = Vec::new();
+        for i in 0..64 {
+            let (running, peak) = (Arc::clone(&running), Arc::clone(&peak));
+            let op = Op::new("root", move |_ctx: &TaskContext<'_>, _: &mut [Value]| {
+                let now = running.fetch_add(1, SeqCst) + 1;
+                peak.fetch_max(now, SeqCst);
+                running.fetch_sub(1, SeqCst);
+                Ok(Value::new(1u64))
+            });
+            roots.push(g.add_task(("root", i), op, Vec::<TaskId>::new()).unwrap());
+        }
+        let sum = Op::new("sum", |_ctx: &TaskContext<'_>, xs: &mut [Value]| {
+            Ok(Value::new(
+                xs.iter()
+                    .map(|x| *x.downcast_ref::<u64>().unwrap())
+                    .sum::<u64>(),
+            ))
+        });
+        let a = g
+            .add_task("sum-a", sum.clone(), roots[..32].to_vec())
+            .unwrap();
+        let b = g
+            .add_task("sum-b", sum.clone(), roots[32..].to_vec())
+            .unwrap();
+        g.add_task("total", sum, [a, b]).unwrap();
+        let out = guarded("fan-in under root limit", move || {
+            rt.compute_graph(g, &[Key::from("total")])
+                .map(|v| *v[0].downcast_ref::<u64>().unwrap())
+        })
+        .unwrap();
+        assert_eq!(out, 64);
+        assert!(
+            peak.load(SeqCst) <= limit,
+            "{} roots ran at once with root_limit({limit}) on {threads} threads",
+            peak.load(SeqCst)
+        );
     }
 }

@@ -190,7 +190,7 @@ fn extra_walks(size: usize) -> u32 {
 /// Most salted walks tried on a small graph.
 const MAX_EXTRA_WALKS: usize = 8;
 /// Task and edge visits spent on salted walks: graphs above this size get a single walk.
-const EXTRA_WALK_BUDGET: usize = 500_000;
+const EXTRA_WALK_BUDGET: usize = 200_000;
 
 /// One complete ordering as a run sequence: the Dask-style walk (salted when `salt != 0`),
 /// then the two peak-safe moves ([`sink_roots`], [`hoist_leaves`]).

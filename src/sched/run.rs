@@ -356,7 +356,7 @@ impl RunState {
                 task: TaskId(task),
                 key,
                 op: op.name(),
-                worker: w_of(ctx),
+                worker: ctx.worker,
                 at,
             });
         }
@@ -496,10 +496,6 @@ impl RunState {
         }
         Ok(out)
     }
-}
-
-fn w_of<J>(ctx: &ExecCtx<'_, J>) -> usize {
-    ctx.worker
 }
 
 fn resolve_needs<J>(plan: &Plan, gate: Option<&ResourceGate<J>>) -> Result<Option<Box<[Needs]>>> {

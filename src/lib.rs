@@ -44,6 +44,11 @@ pub use sched::{
 };
 pub use spill::{MemoryStats, SizeOf};
 
+// The README's examples are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// The names most programs need: `use brisk::prelude::*;`.
 pub mod prelude {
     pub use crate::delayed::{delayed, gather, value, Delayed};

@@ -39,6 +39,9 @@ pub enum Executor {
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(rt.threads(), 2);
+/// assert_eq!(rt.memory_limit(), 512 << 20);
+/// // Without one, the limit is a fraction of physical memory.
+/// assert!(brisk::Runtime::builder().threads(1).build().unwrap().memory_limit() > 0);
 /// ```
 #[derive(Clone, Debug)]
 pub struct RuntimeBuilder {
@@ -208,10 +211,10 @@ impl RuntimeBuilder {
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         let memory_limit = match &self.memory_limit {
-            Some(l) => Some(l.bytes()?),
-            None => None,
+            Some(l) => l.bytes()?,
+            None => crate::spill::limit::default_limit(),
         };
-        if memory_limit == Some(0) {
+        if memory_limit == 0 {
             return Err(Error::config("memory_limit must be above 0"));
         }
         let pool = Pool::start(threads, &self.resources, &self.name);
@@ -244,7 +247,7 @@ pub(crate) struct RuntimeInner {
     pub(crate) pool: Arc<Pool>,
     executor: Executor,
     threads: usize,
-    memory_limit: Option<u64>,
+    memory_limit: u64,
     spill_dir: Option<PathBuf>,
     root_limit: usize,
     fuse: bool,
@@ -405,8 +408,9 @@ impl Runtime {
         self.inner.threads
     }
 
-    /// The memory limit, if one was set.
-    pub fn memory_limit(&self) -> Option<u64> {
+    /// The memory limit in bytes: the one configured, or by default a fraction
+    /// ([`limit::DEFAULT_FRACTION`](crate::spill::limit::DEFAULT_FRACTION)) of physical memory.
+    pub fn memory_limit(&self) -> u64 {
         self.inner.memory_limit
     }
 

@@ -29,12 +29,9 @@ use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 mod common;
 use common::*;
 
-/// Deadline for anything that could hang on a scheduler bug.
 // ---------------------------------------------------------------------------------------------
-// Helpers shared by the tests of this file.
+// Helpers shared by the tests of this file (the hang guard and panic hook are in `common`).
 
-/// Runs `f` on its own thread and returns its result, failing (not hanging) after [`HANG`].
-/// Injected panics are expected: keep them off stderr, report every other panic as usual.
 /// Proptest settings: few cases (the suite runs in a debug build), a fixed seed unless
 /// `PROPTEST_RNG_SEED` is set, `PROPTEST_CASES` respected, no regression files.
 fn proptest_config(cases: u32) -> Config {

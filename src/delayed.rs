@@ -389,18 +389,23 @@ impl<F, Args> Clone for DelayedFn<F, Args> {
     }
 }
 
+/// The name tasks of function type `F` get: `crate::module::function` gives `function`;
+/// closures have no name of their own and get `closure_name`.
+pub(crate) fn fn_name<F>(closure_name: &'static str) -> &'static str {
+    let full = std::any::type_name::<F>();
+    if full.contains("{{closure}}") {
+        closure_name
+    } else {
+        full.rsplit("::").next().unwrap_or(full)
+    }
+}
+
 /// Wraps `f` so that calling it builds a task instead of running.
 pub fn delayed<F, Args>(f: F) -> DelayedFn<F, Args>
 where
     F: TaskFn<Args>,
 {
-    let full = std::any::type_name::<F>();
-    // `crate::module::function` -> `function`; closures are just "delayed".
-    let name = if full.contains("{{closure}}") {
-        "delayed"
-    } else {
-        full.rsplit("::").next().unwrap_or(full)
-    };
+    let name = fn_name::<F>("delayed");
     DelayedFn {
         f: Arc::new(f),
         name: Arc::from(name),

@@ -28,7 +28,7 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::delayed::{output_value, TaskFn, TaskOutput};
+use crate::delayed::{fn_name, output_value, TaskFn, TaskOutput};
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::{Key, Value};
 use crate::sched::pool::{block_on, current_worker, Job, Pool, PoolCall};
@@ -426,14 +426,7 @@ impl Runtime {
         A: SubmitArgs<Args>,
         Args: 'static,
     {
-        let name = {
-            let full = std::any::type_name::<F>();
-            if full.contains("{{closure}}") {
-                "submit"
-            } else {
-                full.rsplit("::").next().unwrap_or("submit")
-            }
-        };
+        let name = fn_name::<F>("submit");
         let key = Key::new(name, &[NEXT_FUTURE.fetch_add(1, Ordering::Relaxed) as i64]);
         let state = Arc::new(State {
             key,

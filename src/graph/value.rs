@@ -11,6 +11,7 @@ use std::any::{Any, TypeId};
 use std::fmt;
 use std::sync::Arc;
 
+use crate::spill::codec::{Codec, Spill};
 use crate::spill::SizeOf;
 
 /// A task result of any type, with its size in bytes.
@@ -27,6 +28,9 @@ pub struct Value {
 struct Inner<T: ?Sized> {
     bytes: usize,
     type_name: &'static str,
+    /// How to write the value to disk and read it back; `None` for values that must stay in
+    /// memory (they are still counted).
+    codec: Option<Codec>,
     data: T,
 }
 
@@ -41,12 +45,39 @@ impl Value {
 
     /// Wraps `value` with a size the caller measured (for types without a [`SizeOf`] impl).
     pub fn with_size<T: Send + Sync + 'static>(value: T, bytes: usize) -> Self {
+        Self::build(value, bytes, None)
+    }
+
+    /// Wraps a value the store may move to disk when memory runs short (see
+    /// [`Spill`](crate::spill::codec::Spill)).
+    ///
+    /// ```
+    /// use brisk::Value;
+    /// let v = Value::spillable(vec![1.0f64, 2.0, 3.0]);
+    /// let codec = v.codec().unwrap();
+    /// let mut bytes = Vec::new();
+    /// codec.encode(&v, &mut bytes).unwrap();
+    /// let back = codec.decode(&bytes).unwrap();
+    /// assert_eq!(back.downcast_ref::<Vec<f64>>(), Some(&vec![1.0, 2.0, 3.0]));
+    /// ```
+    pub fn spillable<T: Spill + SizeOf>(value: T) -> Self {
+        let bytes = value.size_of();
+        Self::build(value, bytes, Some(Codec::of::<T>()))
+    }
+
+    fn build<T: Send + Sync + 'static>(value: T, bytes: usize, codec: Option<Codec>) -> Self {
         let inner: Arc<Inner<dyn Any + Send + Sync>> = Arc::new(Inner {
             bytes,
             type_name: std::any::type_name::<T>(),
+            codec,
             data: value,
         });
         Value { inner: Some(inner) }
+    }
+
+    /// The codec that can write this value to disk, if it is spillable.
+    pub fn codec(&self) -> Option<&Codec> {
+        self.inner.as_ref().and_then(|i| i.codec.as_ref())
     }
 
     /// The unit value `()`: producing it allocates nothing.
@@ -143,6 +174,21 @@ mod tests {
         let back = v.take::<String>().unwrap_err();
         assert_eq!(back.type_name(), "u64");
         assert_eq!(back.bytes(), 8);
+    }
+
+    #[test]
+    fn spillable_values_carry_their_codec_through_a_round_trip() {
+        let a = ndarray::Array2::<f64>::from_shape_fn((3, 4), |(i, j)| (i * 4 + j) as f64);
+        let v = Value::spillable(a.clone());
+        assert_eq!(v.bytes(), a.size_of());
+        let codec = *v.codec().expect("arrays are spillable");
+        let mut bytes = Vec::new();
+        codec.encode(&v, &mut bytes).unwrap();
+        let back = codec.decode(&bytes).unwrap();
+        assert!(back.codec().is_some(), "read back values stay spillable");
+        assert_eq!(back.take::<ndarray::Array2<f64>>().unwrap(), a);
+        assert!(Value::new(5u64).codec().is_none());
+        assert!(Value::unit().codec().is_none());
     }
 
     #[test]

@@ -488,7 +488,8 @@ fn decode_value<T: Spill + SizeOf>(bytes: &[u8]) -> Result<Value> {
         // The unit value allocates nothing.
         return Ok(Value::unit());
     }
-    Ok(Value::new(t))
+    // Read back spillable, so it can be spilled again.
+    Ok(Value::spillable(t))
 }
 
 impl Codec {

@@ -324,8 +324,16 @@ impl RunState {
         ctx.inputs.clear();
         for &d in plan.deps.row(task) {
             match self.store.get(d) {
-                Some(v) => ctx.inputs.push(v),
-                None => {
+                Ok(Some(v)) => ctx.inputs.push(v),
+                Err(e) => {
+                    self.fail(e.context(format!(
+                        "reading input {} of task {}",
+                        plan.keys[d as usize], plan.keys[ti]
+                    )));
+                    self.release_needs(needs, ctx);
+                    return Outcome::Failed;
+                }
+                Ok(None) => {
                     self.fail(Error::internal(format!(
                         "input {} of task {} is not in the store",
                         plan.keys[d as usize], plan.keys[ti]
@@ -340,7 +348,9 @@ impl RunState {
             if self.consumers_to_start[d as usize].fetch_sub(1, Ordering::AcqRel) == 1
                 && !plan.is_output[d as usize]
             {
-                if let Some(v) = self.store.take(d) {
+                // We already hold a reference (read above), so a spilled input is in memory
+                // now and taking it cannot fail; an error here would be a store bug.
+                if let Ok(Some(v)) = self.store.take(d) {
                     taken_bytes += v.bytes();
                 }
             }
@@ -482,8 +492,11 @@ impl RunState {
         let mut out = Vec::with_capacity(self.plan.outputs.len());
         for o in &self.plan.outputs {
             match self.store.get(o.0) {
-                Some(v) => out.push(v),
-                None => {
+                Ok(Some(v)) => out.push(v),
+                Err(e) => {
+                    return Err(e.context(format!("reading output {}", self.plan.keys[o.index()])))
+                }
+                Ok(None) => {
                     return Err(Error::internal(format!(
                         "output {} missing after the run",
                         self.plan.keys[o.index()]

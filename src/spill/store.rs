@@ -5,13 +5,23 @@
 //! cloning (a reference-count increment); the last consumer takes the store's reference so
 //! that it holds the only one and can reuse the buffer. Bytes of a taken value stay counted
 //! until the task holding it finishes.
+//!
+//! A slot holds its value in memory or **on disk**. [`Store::spill`] writes a spillable value
+//! (one that carries a [`Codec`](crate::spill::codec::Codec)) to a spill file and uncounts it —
+//! but only when the store holds the *only* reference: a value a running task still reads is
+//! pinned by that reference, and spilling it would free nothing. Reading a slot on disk reads
+//! the file back (memory-mapped) and keeps the value in memory again; releasing it deletes the
+//! file without reading it.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::error::{Error, Result};
 use crate::graph::Value;
+use crate::spill::codec::Codec;
+use crate::spill::disk::{SpillDir, SpillFile};
 
 /// Bytes held by a runtime's stores, now and at the peak.
 #[derive(Debug, Default)]
@@ -73,16 +83,44 @@ impl MemoryAccount {
     }
 }
 
+/// One result: nothing yet (or released), in memory, or in a spill file.
+enum Slot {
+    Empty,
+    Mem(Value),
+    /// Boxed so that slots stay small: most never go to disk.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Disk(Box<OnDisk>),
+}
+
+struct OnDisk {
+    file: SpillFile,
+    codec: Codec,
+    /// Bytes the value holds once read back.
+    bytes: usize,
+}
+
+impl MemoryAccount {
+    #[cfg_attr(not(test), allow(dead_code))]
+    fn spilled(&self, disk_bytes: u64) {
+        self.spilled_bytes.fetch_add(disk_bytes, Ordering::Relaxed);
+        self.spill_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn unspilled(&self) {
+        self.unspill_count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Result slots of one computation, indexed by task id.
 pub(crate) struct Store {
-    slots: Box<[Mutex<Option<Value>>]>,
+    slots: Box<[Mutex<Slot>]>,
     account: Arc<MemoryAccount>,
 }
 
 impl Store {
     pub(crate) fn new(tasks: usize, account: Arc<MemoryAccount>) -> Self {
         Store {
-            slots: (0..tasks).map(|_| Mutex::new(None)).collect(),
+            slots: (0..tasks).map(|_| Mutex::new(Slot::Empty)).collect(),
             account,
         }
     }
@@ -90,40 +128,116 @@ impl Store {
     /// Stores a task's result and counts its bytes.
     pub(crate) fn insert(&self, task: u32, value: Value) {
         self.account.add(value.bytes());
-        let old = self.slots[task as usize].lock().replace(value);
-        if let Some(old) = old {
+        let old = std::mem::replace(&mut *self.slots[task as usize].lock(), Slot::Mem(value));
+        if let Slot::Mem(old) = old {
             self.account.sub(old.bytes());
         }
     }
 
-    /// A shared reference to a stored result.
-    pub(crate) fn get(&self, task: u32) -> Option<Value> {
-        self.slots[task as usize].lock().clone()
+    /// A shared reference to a stored result, read back from disk if it was spilled.
+    ///
+    /// # Errors
+    /// The spill file cannot be read or does not decode (I/O error, corruption).
+    pub(crate) fn get(&self, task: u32) -> Result<Option<Value>> {
+        let mut slot = self.slots[task as usize].lock();
+        match &*slot {
+            Slot::Empty => Ok(None),
+            Slot::Mem(v) => Ok(Some(v.clone())),
+            Slot::Disk(_) => {
+                let value = self.read_back(&slot)?;
+                *slot = Slot::Mem(value.clone());
+                Ok(Some(value))
+            }
+        }
     }
 
     /// Removes a result without uncounting it: the caller holds it and calls
-    /// [`uncount`](Self::uncount) when done.
-    pub(crate) fn take(&self, task: u32) -> Option<Value> {
-        self.slots[task as usize].lock().take()
+    /// [`uncount`](Self::uncount) when done. A spilled result is read back (and counted).
+    pub(crate) fn take(&self, task: u32) -> Result<Option<Value>> {
+        let mut slot = self.slots[task as usize].lock();
+        match std::mem::replace(&mut *slot, Slot::Empty) {
+            Slot::Empty => Ok(None),
+            Slot::Mem(v) => Ok(Some(v)),
+            disk @ Slot::Disk(_) => {
+                let value = self.read_back(&disk);
+                // On failure the file stays where it was, so nothing is lost.
+                if value.is_err() {
+                    *slot = disk;
+                }
+                value.map(Some)
+            }
+        }
     }
 
-    /// Drops a result and uncounts it.
-    pub(crate) fn release(&self, task: u32) {
-        if let Some(v) = self.slots[task as usize].lock().take() {
-            self.account.sub(v.bytes());
+    fn read_back(&self, slot: &Slot) -> Result<Value> {
+        let Slot::Disk(d) = slot else {
+            return Err(Error::internal("read_back of a slot not on disk"));
+        };
+        let bytes = d.file.read()?;
+        let value = d.codec.decode(&bytes)?;
+        self.account.add(value.bytes());
+        self.account.unspilled();
+        debug_assert_eq!(value.bytes(), d.bytes);
+        Ok(value)
+    }
+
+    /// Moves a result to a spill file in `dir` if it is in memory, spillable, and referenced
+    /// only by the store. Returns the bytes freed from memory (`None`: nothing was spilled).
+    ///
+    /// # Errors
+    /// Encoding or writing failed (disk full, budget exceeded); the value stays in memory.
+    // Not yet called outside tests: the memory pool that chooses victims is the next step of
+    // the spill work (docs/design-notes.md).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn spill(&self, task: u32, dir: &SpillDir, name: &str) -> Result<Option<usize>> {
+        let mut slot = self.slots[task as usize].lock();
+        let Slot::Mem(v) = &*slot else {
+            return Ok(None);
+        };
+        let Some(codec) = v.codec().copied() else {
+            return Ok(None);
+        };
+        if v.ref_count() > 1 {
+            return Ok(None); // pinned: a running task reads it
         }
+        let mut buf = Vec::with_capacity(v.bytes());
+        codec.encode(v, &mut buf)?;
+        let file = dir.write(name, &buf)?;
+        let bytes = v.bytes();
+        self.account.spilled(file.disk_len());
+        self.account.sub(bytes);
+        *slot = Slot::Disk(Box::new(OnDisk { file, codec, bytes }));
+        Ok(Some(bytes))
+    }
+
+    /// True when the result is in a spill file.
+    #[cfg(test)]
+    fn is_on_disk(&self, task: u32) -> bool {
+        matches!(&*self.slots[task as usize].lock(), Slot::Disk(_))
+    }
+
+    /// Drops a result (deleting its spill file unread) and uncounts it.
+    pub(crate) fn release(&self, task: u32) {
+        let old = std::mem::replace(&mut *self.slots[task as usize].lock(), Slot::Empty);
+        self.forget(old);
     }
 
     pub(crate) fn uncount(&self, bytes: usize) {
         self.account.sub(bytes);
     }
 
+    fn forget(&self, slot: Slot) {
+        // A spilled value was uncounted when it went to disk; dropping its file deletes it.
+        if let Slot::Mem(v) = slot {
+            self.account.sub(v.bytes());
+        }
+    }
+
     /// Drops everything still stored (after a failure or at the end).
     pub(crate) fn clear(&self) {
         for slot in self.slots.iter() {
-            if let Some(v) = slot.lock().take() {
-                self.account.sub(v.bytes());
-            }
+            let old = std::mem::replace(&mut *slot.lock(), Slot::Empty);
+            self.forget(old);
         }
     }
 }
@@ -131,10 +245,100 @@ impl Store {
 impl Drop for Store {
     fn drop(&mut self) {
         // Exclusive access: no locking needed, and after a successful run nothing is left.
-        for slot in self.slots.iter_mut() {
-            if let Some(v) = slot.get_mut().take() {
-                self.account.sub(v.bytes());
-            }
+        for i in 0..self.slots.len() {
+            let old = std::mem::replace(self.slots[i].get_mut(), Slot::Empty);
+            self.forget(old);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(n: usize) -> (Store, Arc<MemoryAccount>) {
+        let account = Arc::new(MemoryAccount::default());
+        (Store::new(n, Arc::clone(&account)), account)
+    }
+
+    #[test]
+    fn spill_and_read_back_keeps_value_and_counts() {
+        let dir = SpillDir::new(None, None).unwrap();
+        let (store, account) = store(2);
+        let data: Vec<f64> = (0..10_000).map(|i| i as f64).collect();
+        store.insert(0, Value::spillable(data.clone()));
+        let bytes = account.stats().current_bytes;
+        assert!(bytes >= 80_000);
+        assert_eq!(store.spill(0, &dir, "t0").unwrap(), Some(bytes));
+        assert!(store.is_on_disk(0));
+        let stats = account.stats();
+        assert_eq!(stats.current_bytes, 0);
+        assert_eq!(stats.spill_count, 1);
+        assert!(stats.spilled_bytes > 0);
+        // Reading brings it back into memory, counted again.
+        let v = store.get(0).unwrap().unwrap();
+        assert_eq!(v.downcast_ref::<Vec<f64>>(), Some(&data));
+        assert!(!store.is_on_disk(0));
+        assert_eq!(account.stats().current_bytes, bytes);
+        assert_eq!(account.stats().unspill_count, 1);
+        drop(v);
+        store.release(0);
+        assert_eq!(account.stats().current_bytes, 0);
+    }
+
+    #[test]
+    fn pinned_or_unspillable_values_stay_in_memory() {
+        let dir = SpillDir::new(None, None).unwrap();
+        let (store, _) = store(2);
+        store.insert(0, Value::spillable(vec![1.0f64; 100]));
+        let reader = store.get(0).unwrap().unwrap(); // a running task holds it
+        assert_eq!(store.spill(0, &dir, "t0").unwrap(), None);
+        drop(reader);
+        assert!(store.spill(0, &dir, "t0").unwrap().is_some());
+        store.insert(1, Value::new(vec![1.0f64; 100])); // no codec
+        assert_eq!(store.spill(1, &dir, "t1").unwrap(), None);
+    }
+
+    #[test]
+    fn releasing_a_spilled_value_deletes_its_file_unread() {
+        let dir = SpillDir::new(None, None).unwrap();
+        let (store, account) = store(1);
+        store.insert(0, Value::spillable(vec![7u8; 50_000]));
+        store.spill(0, &dir, "t0").unwrap();
+        assert_eq!(dir.stats().files_written, 1);
+        assert!(dir.stats().current_bytes > 0);
+        store.release(0);
+        assert_eq!(dir.stats().current_bytes, 0);
+        assert_eq!(dir.stats().files_read, 0);
+        assert_eq!(account.stats().unspill_count, 0);
+    }
+
+    #[test]
+    fn take_of_a_spilled_value_reads_it_back() {
+        let dir = SpillDir::new(None, None).unwrap();
+        let (store, account) = store(1);
+        store.insert(0, Value::spillable(vec![3i64; 1000]));
+        store.spill(0, &dir, "t0").unwrap();
+        let v = store.take(0).unwrap().unwrap();
+        assert_eq!(v.take::<Vec<i64>>().unwrap(), vec![3i64; 1000]);
+        // Taken values stay counted until the holder uncounts them.
+        assert!(account.stats().current_bytes > 0);
+    }
+
+    #[test]
+    fn a_full_disk_budget_leaves_the_value_in_memory() {
+        let dir = SpillDir::new(None, Some(1024)).unwrap();
+        let (store, account) = store(1);
+        // Incompressible (a multiplicative hash of the index), so LZ4 cannot fit it in 1 KiB.
+        let noise: Vec<u64> = (0..10_000u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17))
+            .collect();
+        let noise: Vec<f64> = noise.into_iter().map(|x| x as f64).collect();
+        store.insert(0, Value::spillable(noise));
+        let before = account.stats().current_bytes;
+        let err = store.spill(0, &dir, "t0").unwrap_err();
+        assert!(err.to_string().contains("budget"), "{err}");
+        assert_eq!(account.stats().current_bytes, before);
+        assert!(store.get(0).unwrap().is_some());
     }
 }

@@ -108,25 +108,73 @@ impl Csr {
         Csr { offsets, targets }
     }
 
-    /// A copy with duplicate targets removed from each row (first occurrence kept).
-    pub fn dedup_rows(&self) -> Csr {
+    /// True when some row names the same target twice. Linear: a per-target stamp of the
+    /// last row that named it (`n` is the number of possible targets).
+    pub fn has_repeated_targets(&self, n: usize) -> bool {
+        let mut stamp = vec![u32::MAX; n];
+        (0..self.len() as u32).any(|i| {
+            let row = self.row(i);
+            row.len() > 1
+                && row.iter().any(|&t| {
+                    let seen = stamp[t as usize] == i;
+                    stamp[t as usize] = i;
+                    seen
+                })
+        })
+    }
+
+    /// A copy with duplicate targets removed from each row (first occurrence kept). Linear in
+    /// the number of targets, whatever the row lengths (`n` as for
+    /// [`has_repeated_targets`](Self::has_repeated_targets)).
+    pub fn dedup_rows(&self, n: usize) -> Csr {
         let mut out = Csr::with_capacity(self.len(), self.targets.len());
-        let mut row_buf: Vec<u32> = Vec::new();
+        let mut stamp = vec![u32::MAX; n];
         for i in 0..self.len() as u32 {
             let row = self.row(i);
-            if row.len() <= 1 {
-                out.push_row(row.iter().copied());
-                continue;
-            }
-            row_buf.clear();
-            for &t in row {
-                if !row_buf.contains(&t) {
-                    row_buf.push(t);
-                }
-            }
-            out.push_row(row_buf.iter().copied());
+            out.targets.extend(row.iter().copied().filter(|&t| {
+                let fresh = stamp[t as usize] != i;
+                stamp[t as usize] = i;
+                fresh
+            }));
+            out.offsets.push(out.targets.len() as u32);
         }
         out
+    }
+
+    /// The tasks of one dependency cycle, each depending on the next and the last on the
+    /// first, or `None` when the graph (rows = dependencies, `dependents` its transpose) is
+    /// acyclic. Kahn's sweep leaves exactly the tasks on or downstream of cycles; each of them
+    /// has an unfinished dependency, so following those must revisit a task.
+    pub fn find_cycle(&self, dependents: &Csr) -> Option<Vec<u32>> {
+        let n = self.len();
+        let mut missing: Vec<u32> = (0..n as u32).map(|i| self.row_len(i) as u32).collect();
+        let mut ready: Vec<u32> = (0..n as u32)
+            .filter(|&i| missing[i as usize] == 0)
+            .collect();
+        let mut done = 0usize;
+        while let Some(t) = ready.pop() {
+            done += 1;
+            for &c in dependents.row(t) {
+                missing[c as usize] -= 1;
+                if missing[c as usize] == 0 {
+                    ready.push(c);
+                }
+            }
+        }
+        if done == n {
+            return None;
+        }
+        let mut position = vec![u32::MAX; n];
+        let mut path: Vec<u32> = Vec::new();
+        let mut t = (0..n as u32).find(|&i| missing[i as usize] > 0)?;
+        loop {
+            if position[t as usize] != u32::MAX {
+                return Some(path.split_off(position[t as usize] as usize));
+            }
+            position[t as usize] = path.len() as u32;
+            path.push(t);
+            t = *self.row(t).iter().find(|&&d| missing[d as usize] > 0)?;
+        }
     }
 
     /// The flat targets vector.
@@ -153,8 +201,32 @@ mod tests {
     #[test]
     fn dedup() {
         let deps = Csr::from_rows([vec![], vec![0, 0], vec![1, 0, 1]]);
-        let d = deps.dedup_rows();
+        assert!(deps.has_repeated_targets(3));
+        let d = deps.dedup_rows(3);
         assert_eq!(d.row(1), &[0]);
         assert_eq!(d.row(2), &[1, 0]);
+        assert!(!d.has_repeated_targets(3));
+    }
+
+    #[test]
+    fn long_rows_dedup_in_linear_time() {
+        // One row naming 200k targets twice each: quadratic scans would take minutes.
+        let n = 200_000u32;
+        let row: Vec<u32> = (0..n).chain(0..n).collect();
+        let deps = Csr::from_rows([row]);
+        assert!(deps.has_repeated_targets(n as usize));
+        assert_eq!(deps.dedup_rows(n as usize).row_len(0), n as usize);
+    }
+
+    #[test]
+    fn finds_a_cycle() {
+        // 0 <- 1 <- 2 <- 1 (1 and 2 form a cycle), 3 depends on 2.
+        let deps = Csr::from_rows([vec![], vec![0, 2], vec![1], vec![2]]);
+        let cycle = deps.find_cycle(&deps.transpose(4)).unwrap();
+        let mut sorted = cycle.clone();
+        sorted.sort();
+        assert_eq!(sorted, [1, 2]);
+        let acyclic = Csr::from_rows([vec![], vec![0], vec![0, 1]]);
+        assert_eq!(acyclic.find_cycle(&acyclic.transpose(3)), None);
     }
 }

@@ -165,7 +165,10 @@ fn parse(name_for_errors: &str, text: &str, default_name: String) -> Result<Grap
     drop(index);
 
     let keys: Vec<String> = raw.tasks.into_iter().map(|t| t.key).collect();
-    if let Some(on_cycle) = find_cycle_member(&deps) {
+    if let Some(on_cycle) = deps
+        .find_cycle(&deps.transpose(deps.len()))
+        .and_then(|c| c.first().copied())
+    {
         return Err(input_error(
             name_for_errors,
             format_args!("dependency cycle through task {}", keys[on_cycle as usize]),
@@ -178,42 +181,6 @@ fn parse(name_for_errors: &str, text: &str, default_name: String) -> Result<Grap
         dask_max_pressure: raw.dask_max_pressure,
         dask_mean_pressure: raw.dask_mean_pressure,
     })
-}
-
-/// Some task that lies on a dependency cycle, if there is one (Kahn's sweep leaves exactly the
-/// tasks on or downstream of cycles; following unfinished dependencies from one of them must
-/// revisit a task, which is then on a cycle).
-fn find_cycle_member(deps: &Csr) -> Option<u32> {
-    let n = deps.len();
-    let dependents = deps.transpose(n);
-    let mut missing: Vec<u32> = (0..n as u32).map(|i| deps.row_len(i) as u32).collect();
-    let mut ready: Vec<u32> = (0..n as u32)
-        .filter(|&i| missing[i as usize] == 0)
-        .collect();
-    let mut done = 0usize;
-    while let Some(t) = ready.pop() {
-        done += 1;
-        for &d in dependents.row(t) {
-            missing[d as usize] -= 1;
-            if missing[d as usize] == 0 {
-                ready.push(d);
-            }
-        }
-    }
-    if done == n {
-        return None;
-    }
-    // Walk backwards through dependencies that are still unfinished until a task repeats.
-    let start = (0..n as u32).find(|&i| missing[i as usize] > 0)?;
-    let mut seen = vec![false; n];
-    let mut t = start;
-    loop {
-        if seen[t as usize] {
-            return Some(t);
-        }
-        seen[t as usize] = true;
-        t = *deps.row(t).iter().find(|&&d| missing[d as usize] > 0)?;
-    }
 }
 
 #[cfg(test)]

@@ -170,11 +170,7 @@ pub(super) fn build(graph: Graph, outputs: &[TaskId], options: &PlanOptions) -> 
     }
     let mut fused = 0;
     if options.fuse {
-        let unique = unique_deps.take().unwrap_or_else(|| parts.deps.clone());
-        fused = fuse(&mut parts, &unique, &dependents);
-        if fused == 0 {
-            unique_deps = (unique != parts.deps).then_some(unique);
-        }
+        fused = fuse(&mut parts, &dependents);
         if fused > 0 {
             (unique_deps, dependents) = adjacency(&parts.deps, parts.keys.len());
         }
@@ -255,11 +251,7 @@ fn resolve(graph: Graph, outputs: &[TaskId]) -> Result<Parts> {
 
 /// Unique dependencies (when `deps` has repeats) and distinct dependents.
 fn adjacency(deps: &Csr, n: usize) -> (Option<Csr>, Csr) {
-    let has_repeats = (0..n as u32).any(|i| {
-        let row = deps.row(i);
-        row.len() > 1 && row.iter().enumerate().any(|(j, t)| row[..j].contains(t))
-    });
-    let unique = has_repeats.then(|| deps.dedup_rows());
+    let unique = deps.has_repeated_targets(n).then(|| deps.dedup_rows(n));
     let dependents = unique.as_ref().unwrap_or(deps).transpose(n);
     (unique, dependents)
 }
@@ -322,54 +314,21 @@ fn retain_by_mask<T>(v: &mut Vec<T>, keep: &[bool]) {
 }
 
 fn check_cycles(keys: &[Key], deps: &Csr, dependents: &Csr) -> Result<()> {
-    let n = keys.len();
-    let mut missing: Vec<u32> = (0..n as u32).map(|i| deps.row_len(i) as u32).collect();
-    let mut stack: Vec<u32> = (0..n as u32)
-        .filter(|&i| missing[i as usize] == 0)
-        .collect();
-    let mut done = 0usize;
-    while let Some(t) = stack.pop() {
-        done += 1;
-        for &c in dependents.row(t) {
-            let m = &mut missing[c as usize];
-            *m -= 1;
-            if *m == 0 {
-                stack.push(c);
-            }
-        }
-    }
-    if done == n {
-        return Ok(());
-    }
-    // Every task left has a dependency that is also left: follow those until one repeats.
-    let start = (0..n as u32)
-        .find(|&i| missing[i as usize] > 0)
-        .ok_or_else(|| Error::internal("cycle check found no leftover task"))?;
-    let mut position: Vec<u32> = vec![UNRESOLVED; n];
-    let mut path: Vec<u32> = Vec::new();
-    let mut t = start;
-    loop {
-        if position[t as usize] != UNRESOLVED {
-            let from = position[t as usize] as usize;
-            let mut cycle: Vec<String> = path[from..]
+    match deps.find_cycle(dependents) {
+        None => Ok(()),
+        Some(cycle) => {
+            let mut names: Vec<String> = cycle
                 .iter()
                 .map(|&i| keys[i as usize].to_string())
                 .collect();
-            cycle.push(keys[t as usize].to_string());
-            return Err(Error::new(ErrorKind::Cycle { keys: cycle }));
+            names.push(names[0].clone());
+            Err(Error::new(ErrorKind::Cycle { keys: names }))
         }
-        position[t as usize] = path.len() as u32;
-        path.push(t);
-        t = *deps
-            .row(t)
-            .iter()
-            .find(|&&d| missing[d as usize] > 0)
-            .ok_or_else(|| Error::internal("cycle walk reached a finished task"))?;
     }
 }
 
 /// Fuses linear chains; returns how many tasks were merged away.
-fn fuse(parts: &mut Parts, unique_deps: &Csr, dependents: &Csr) -> usize {
+fn fuse(parts: &mut Parts, dependents: &Csr) -> usize {
     let n = parts.keys.len();
     let mut is_output = vec![false; n];
     for o in &parts.outputs {
@@ -383,7 +342,8 @@ fn fuse(parts: &mut Parts, unique_deps: &Csr, dependents: &Csr) -> usize {
         if parts.deps.row_len(c) != 1 {
             continue;
         }
-        let p = unique_deps.row(c)[0];
+        // One argument: its single dependency (no repeats possible in a row of one).
+        let p = parts.deps.row(c)[0];
         if dependents.row_len(p) == 1
             && !is_output[p as usize]
             && parts.annotations[p as usize] == parts.annotations[c as usize]

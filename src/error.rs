@@ -113,6 +113,27 @@ pub enum ErrorKind {
     /// Memory limit exceeded in a way spilling cannot fix.
     #[error("memory limit: {0}")]
     Memory(String),
+    /// A task's inputs plus output do not fit in the memory limit: spilling other values
+    /// cannot make room for it.
+    #[error(
+        "task {key} needs {} ({} of inputs{}), more than the memory limit of {}; \
+         raise `memory_limit` or split the work into smaller blocks",
+        show_bytes(*bytes), show_bytes(*inputs),
+        output.map(|o| format!(" and {} of output", show_bytes(o))).unwrap_or_default(),
+        show_bytes(*limit)
+    )]
+    TaskTooLarge {
+        /// The task's key.
+        key: String,
+        /// Inputs plus output (when known), in bytes.
+        bytes: u64,
+        /// Bytes of its inputs.
+        inputs: u64,
+        /// Bytes of its output, when the check ran after the task.
+        output: Option<u64>,
+        /// The runtime's memory limit.
+        limit: u64,
+    },
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {
@@ -266,6 +287,22 @@ impl From<polars::prelude::PolarsError> for Error {
             context: "polars".into(),
             source,
         })
+    }
+}
+
+/// `1234567890` as `"1234567890 bytes (1.15 GiB)"`: exact for matching, readable for people.
+pub(crate) fn show_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{bytes} bytes ({value:.2} {})", UNITS[unit])
     }
 }
 

@@ -134,6 +134,15 @@ impl Value {
         })
     }
 
+    /// True when both share the same data (one allocation), or both are the unit value.
+    pub fn same(&self, other: &Value) -> bool {
+        match (&self.inner, &other.inner) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
     /// Number of references to the data (for tests of in-place reuse).
     pub fn ref_count(&self) -> usize {
         self.inner.as_ref().map_or(1, Arc::strong_count)

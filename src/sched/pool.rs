@@ -419,6 +419,10 @@ impl Local {
             for job in ctx.woken.drain(..) {
                 self.pool.push(job);
             }
+            if run.memory_unpaused() {
+                // Roots were held back for memory and may start again.
+                self.pool.sleep.notify();
+            }
             if outcome != Outcome::Done {
                 if root && run.can_admit_root() {
                     // A root slot freed: wake a sleeper in case this thread stops here.

@@ -11,6 +11,15 @@
 //!   some sink, so when this reaches 0 the computation is complete. Counting only sinks keeps
 //!   a shared counter off the path of most tasks.
 //!
+//! Memory (see `spill::pool`): every spillable result that enters the store is queued as a
+//! spill candidate keyed by its next use — the best priority among its consumers that have not
+//! started (`started[c]`, set once a consumer holds its inputs) — and queued again with its new
+//! key whenever one of its consumers starts. After storing a result or
+//! reading one back from disk, the worker asks the runtime's pool to spill if the total is
+//! above the spill threshold. Above the pause threshold no new root is admitted while another
+//! task of the run is running. A task whose inputs (before it runs) or inputs plus output
+//! (after) exceed the limit fails with `ErrorKind::TaskTooLarge`.
+//!
 //! Failure: the first error is kept, `aborting` is raised, nothing new starts, and the waiting
 //! thread is released once no task of the run is running (per-worker `running` counters,
 //! summed only while aborting).
@@ -29,7 +38,8 @@ use super::resources::{Needs, ResourceGate};
 use super::{CancelToken, RuntimeInner, TaskContext};
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::{Key, Op, OpKind, Plan, TaskId, Value};
-use crate::spill::{MemoryAccount, Store};
+use crate::spill::disk::SpillDir;
+use crate::spill::{MemoryPool, Recheck, SpillSource, Store, VictimQueue};
 
 /// What happened to a task handed to [`RunState::execute`].
 #[derive(Debug, PartialEq, Eq)]
@@ -85,6 +95,12 @@ pub(crate) struct RunState {
     hooks: Box<[Arc<dyn EventHook>]>,
     needs: Option<Box<[Needs]>>,
     runtime: Weak<RuntimeInner>,
+    memory: Arc<MemoryPool>,
+    /// Consumers that hold their inputs: they no longer count for a value's next use.
+    started: Box<[AtomicBool]>,
+    /// Results that carry a codec (checked before touching the store on the hot path).
+    spillable: Box<[AtomicBool]>,
+    victims: VictimQueue,
 }
 
 impl RunState {
@@ -94,7 +110,7 @@ impl RunState {
         plan: Plan,
         workers: usize,
         root_limit: usize,
-        account: Arc<MemoryAccount>,
+        memory: Arc<MemoryPool>,
         cancel: CancelToken,
         latch: Arc<Latch>,
         hooks: Vec<Arc<dyn EventHook>>,
@@ -129,7 +145,7 @@ impl RunState {
             id,
             remaining_deps,
             consumers_to_start,
-            store: Store::new(n, account),
+            store: Store::new(n, Arc::clone(memory.account())),
             remaining_sinks: AtomicUsize::new(sinks),
             roots: roots.into(),
             root_cursor: AtomicUsize::new(0),
@@ -145,6 +161,10 @@ impl RunState {
             hooks: hooks.into(),
             needs,
             runtime,
+            memory,
+            started: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            spillable: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            victims: VictimQueue::default(),
             plan,
         })
     }
@@ -176,12 +196,50 @@ impl RunState {
 
     /// True when a root is waiting and a root slot is free: an idle worker could start one.
     pub(crate) fn can_admit_root(&self) -> bool {
-        self.has_pending_roots() && self.running_roots.load(Ordering::Relaxed) < self.root_limit
+        self.has_pending_roots()
+            && self.running_roots.load(Ordering::Relaxed) < self.root_limit
+            && !(self.memory.over_pause() && self.any_running())
     }
 
-    /// Admits the next root if fewer than `root_limit` roots are running.
+    /// True when some task of this run is running (summed over workers: only on the slow path
+    /// of a paused admission).
+    fn any_running(&self) -> bool {
+        self.running.iter().any(|r| r.load(Ordering::SeqCst) > 0)
+    }
+
+    /// Whether memory stops a new root now. Above the pause threshold this worker first
+    /// spills; if that does not bring the total down, roots wait for running tasks to free
+    /// memory — unless none is running, then one is admitted so the run cannot stall.
+    fn admission_paused(&self) -> bool {
+        if !self.memory.over_pause() {
+            return false;
+        }
+        if let Err(e) = self.memory.relieve(self.worker_index()) {
+            self.fail(e.context("making room before starting a new root task"));
+            return true;
+        }
+        if self.memory.over_pause() && self.any_running() {
+            self.memory.note_paused();
+            return true;
+        }
+        false
+    }
+
+    fn worker_index(&self) -> usize {
+        self.runtime
+            .upgrade()
+            .and_then(|rt| super::pool::current_worker(&rt.pool))
+            .unwrap_or(0)
+    }
+
+    /// True once after a memory pause lifted: sleeping workers should look for roots again.
+    pub(crate) fn memory_unpaused(&self) -> bool {
+        self.memory.take_unpaused()
+    }
+
+    /// Admits the next root if fewer than `root_limit` roots are running and memory allows.
     pub(crate) fn try_admit_root(&self) -> Option<u32> {
-        if !self.has_pending_roots() {
+        if !self.has_pending_roots() || self.admission_paused() {
             return None;
         }
         let mut running = self.running_roots.load(Ordering::Relaxed);
@@ -246,7 +304,7 @@ impl RunState {
     /// slot passes to the new one, so the running-roots count is untouched (two fewer atomic
     /// operations on a line every worker writes). Without a next root, the slot is released.
     pub(crate) fn transfer_root_slot(&self) -> Option<u32> {
-        if !self.is_aborting() {
+        if !self.is_aborting() && !self.admission_paused() {
             let i = self.root_cursor.fetch_add(1, Ordering::AcqRel);
             if i < self.roots.len() {
                 return Some(self.roots[i]);
@@ -322,9 +380,25 @@ impl RunState {
         // readers; the last reader takes the store's reference (see module docs).
         let plan = &self.plan;
         ctx.inputs.clear();
+        let mut unspilled = false;
         for &d in plan.deps.row(task) {
-            match self.store.get(d) {
-                Ok(Some(v)) => ctx.inputs.push(v),
+            let read_at = self.has_hooks().then(Instant::now);
+            match self.store.fetch(d) {
+                Ok(Some((v, from_disk))) => {
+                    if from_disk {
+                        unspilled = true;
+                        if let Some(started) = read_at {
+                            self.emit(&Event::Unspilled {
+                                key: &plan.keys[d as usize],
+                                bytes: v.bytes(),
+                                worker: ctx.worker,
+                                started,
+                                finished: Instant::now(),
+                            });
+                        }
+                    }
+                    ctx.inputs.push(v)
+                }
                 Err(e) => {
                     self.fail(e.context(format!(
                         "reading input {} of task {}",
@@ -343,6 +417,7 @@ impl RunState {
                 }
             }
         }
+        self.started[ti].store(true, Ordering::Relaxed);
         let mut taken_bytes = 0usize;
         for &d in plan.unique_deps().row(task) {
             if self.consumers_to_start[d as usize].fetch_sub(1, Ordering::AcqRel) == 1
@@ -353,6 +428,30 @@ impl RunState {
                 if let Ok(Some(v)) = self.store.take(d) {
                     taken_bytes += v.bytes();
                 }
+            } else if self.spillable[d as usize].load(Ordering::Relaxed)
+                && self.store.pinned(d).is_some()
+            {
+                // Still wanted by others, and its next use just moved (this consumer started;
+                // or it was read back from disk): queue it with its new key. It stays pinned
+                // while this task runs; pinned entries wait in the queue.
+                self.queue_victim(d);
+            }
+        }
+        let input_bytes = self.input_bytes(&ctx.inputs);
+        if input_bytes > self.memory.limit() {
+            self.fail(self.too_large(task, input_bytes, None));
+            ctx.inputs.clear();
+            self.store.uncount(taken_bytes);
+            self.release_needs(needs, ctx);
+            return Outcome::Failed;
+        }
+        if unspilled {
+            if let Err(e) = self.memory.relieve(ctx.worker) {
+                self.fail(e.context(format!("making room for the inputs of {}", plan.keys[ti])));
+                ctx.inputs.clear();
+                self.store.uncount(taken_bytes);
+                self.release_needs(needs, ctx);
+                return Outcome::Failed;
             }
         }
 
@@ -421,6 +520,10 @@ impl RunState {
                 return Outcome::Failed;
             }
         };
+        if input_bytes + value.bytes() as u64 > self.memory.limit() {
+            self.fail(self.too_large(task, input_bytes, Some(value.bytes() as u64)));
+            return Outcome::Failed;
+        }
         if let Some(started) = started {
             self.emit(&Event::TaskFinished {
                 run: self.id,
@@ -435,7 +538,16 @@ impl RunState {
         }
         let dependents = plan.dependents.row(task);
         if !dependents.is_empty() || plan.is_output[ti] {
+            let spillable = value.codec().is_some();
             self.store.insert(task, value);
+            if spillable {
+                self.spillable[ti].store(true, Ordering::Relaxed);
+                self.queue_victim(task);
+            }
+            if let Err(e) = self.memory.relieve(ctx.worker) {
+                self.fail(e.context(format!("making room after storing {}", plan.keys[ti])));
+                return Outcome::Failed;
+            }
         } else {
             drop(value);
         }
@@ -449,6 +561,52 @@ impl RunState {
             self.latch.set();
         }
         Outcome::Done
+    }
+
+    /// The smallest priority among `task`'s consumers that have not started (`u32::MAX`
+    /// when none: an output, needed only at the end).
+    fn next_use(&self, task: u32) -> u32 {
+        self.plan
+            .dependents
+            .row(task)
+            .iter()
+            .filter(|&&c| !self.started[c as usize].load(Ordering::Relaxed))
+            .map(|&c| self.priority(c))
+            .min()
+            .unwrap_or(u32::MAX)
+    }
+
+    fn queue_victim(&self, task: u32) {
+        let bytes = self.store.bytes_in_memory(task);
+        if bytes > 0 {
+            self.victims.push(task, self.next_use(task), bytes);
+        }
+    }
+
+    /// Bytes of distinct inputs (a value passed twice counts once).
+    fn input_bytes(&self, inputs: &[Value]) -> u64 {
+        let total: u64 = inputs.iter().map(|v| v.bytes() as u64).sum();
+        if total <= self.memory.limit() || inputs.len() < 2 {
+            return total;
+        }
+        // Only on the way to an error: worth an exact count.
+        let mut seen: Vec<&Value> = Vec::with_capacity(inputs.len());
+        for v in inputs {
+            if !seen.iter().any(|s| s.same(v)) {
+                seen.push(v);
+            }
+        }
+        seen.iter().map(|v| v.bytes() as u64).sum()
+    }
+
+    fn too_large(&self, task: u32, inputs: u64, output: Option<u64>) -> Error {
+        Error::new(ErrorKind::TaskTooLarge {
+            key: self.plan.keys[task as usize].to_string(),
+            bytes: inputs + output.unwrap_or(0),
+            inputs,
+            output,
+            limit: self.memory.limit(),
+        })
     }
 
     fn release_needs<J>(&self, needs: Option<&Needs>, ctx: &mut ExecCtx<'_, J>) {
@@ -629,5 +787,41 @@ fn run_op(op: &Op, ctx: &TaskContext<'_>, inputs: &mut [Value]) -> Result<Value,
             }
             value.ok_or_else(|| Box::new(Failure::from_error(Error::internal("empty fused chain"))))
         }
+    }
+}
+
+impl SpillSource for RunState {
+    fn spill_one(&self, dir: &SpillDir, worker: usize) -> Result<Option<usize>> {
+        let Some((task, _)) = self.victims.pop(|t| match self.store.pinned(t) {
+            None => Recheck::Gone,
+            Some(true) => Recheck::Pinned,
+            Some(false) => Recheck::NextUse(self.next_use(t)),
+        }) else {
+            return Ok(None);
+        };
+        let key = &self.plan.keys[task as usize];
+        let started = Instant::now();
+        let spilled = self
+            .store
+            .spill(task, dir, &key.to_string())
+            .map_err(|e| e.context(format!("spilling {key} to {}", dir.path().display())))?;
+        let Some((bytes, disk_bytes)) = spilled else {
+            // A reader came while it was being written: still a candidate once it is done.
+            if self.store.pinned(task).is_some() {
+                self.queue_victim(task);
+            }
+            return Ok(Some(0));
+        };
+        if self.has_hooks() {
+            self.emit(&Event::Spilled {
+                key,
+                bytes,
+                disk_bytes: disk_bytes as usize,
+                worker,
+                started,
+                finished: Instant::now(),
+            });
+        }
+        Ok(Some(bytes))
     }
 }

@@ -1,4 +1,4 @@
-//! The [`Runtime`]: worker threads, the byte account, event hooks, and the entry points that
+//! The [`Runtime`]: worker threads, the memory pool, event hooks, and the entry points that
 //! turn collections and graphs into results.
 
 use std::path::PathBuf;
@@ -16,7 +16,7 @@ use super::trace::ChromeTrace;
 use super::CancelToken;
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::{Graph, Key, Plan, PlanOptions, Value};
-use crate::spill::{MemoryAccount, MemoryStats};
+use crate::spill::{MemoryConfig, MemoryPool, MemoryStats};
 
 /// Which executor runs computations.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -49,6 +49,9 @@ pub struct RuntimeBuilder {
     executor: Executor,
     memory_limit: Option<ByteSize>,
     spill_dir: Option<PathBuf>,
+    max_spill: Option<ByteSize>,
+    spill_fraction: f64,
+    pause_fraction: f64,
     resources: Vec<(String, u32)>,
     root_limit: Option<usize>,
     fuse: bool,
@@ -73,6 +76,22 @@ impl From<u64> for ByteSize {
 impl From<usize> for ByteSize {
     fn from(b: usize) -> Self {
         ByteSize::Bytes(b as u64)
+    }
+}
+impl From<u32> for ByteSize {
+    fn from(b: u32) -> Self {
+        ByteSize::Bytes(b as u64)
+    }
+}
+/// So that `memory_limit(512 << 20)` works; a negative count is reported by `build()`.
+impl From<i32> for ByteSize {
+    fn from(b: i32) -> Self {
+        u64::try_from(b).map_or_else(|_| ByteSize::Text(b.to_string()), ByteSize::Bytes)
+    }
+}
+impl From<i64> for ByteSize {
+    fn from(b: i64) -> Self {
+        u64::try_from(b).map_or_else(|_| ByteSize::Text(b.to_string()), ByteSize::Bytes)
     }
 }
 impl From<&str> for ByteSize {
@@ -139,6 +158,9 @@ impl Default for RuntimeBuilder {
             executor: Executor::Threads,
             memory_limit: None,
             spill_dir: None,
+            max_spill: None,
+            spill_fraction: crate::spill::DEFAULT_SPILL_FRACTION,
+            pause_fraction: crate::spill::DEFAULT_PAUSE_FRACTION,
             resources: Vec::new(),
             root_limit: None,
             fuse: true,
@@ -159,14 +181,34 @@ impl RuntimeBuilder {
         self.executor = executor;
         self
     }
-    /// The most bytes of results to hold in memory (a number or `"8 GiB"`).
+    /// The most bytes of results to hold in memory (a number or `"8 GiB"`; default: a
+    /// fraction of physical memory, see [`limit`](crate::spill::limit)). Values are spilled
+    /// to disk above [`spill_fraction`](Self::spill_fraction) of it.
     pub fn memory_limit(mut self, limit: impl Into<ByteSize>) -> Self {
         self.memory_limit = Some(limit.into());
         self
     }
-    /// Where spill files go (default: a fresh temporary directory).
+    /// Where spill files go: a fresh directory is made inside `dir` on the first spill and
+    /// removed when the runtime drops (default: in the system temp dir).
     pub fn spill_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.spill_dir = Some(dir.into());
+        self
+    }
+    /// The most bytes of spill files on disk at once (default: no cap). When spilling would
+    /// exceed it and memory is over the limit, the computation fails with a clear error.
+    pub fn max_spill(mut self, bytes: impl Into<ByteSize>) -> Self {
+        self.max_spill = Some(bytes.into());
+        self
+    }
+    /// Fraction of the memory limit above which values are spilled (default 0.6).
+    pub fn spill_fraction(mut self, fraction: f64) -> Self {
+        self.spill_fraction = fraction;
+        self
+    }
+    /// Fraction of the memory limit above which no new root task starts while others run
+    /// (default 0.8).
+    pub fn pause_fraction(mut self, fraction: f64) -> Self {
+        self.pause_fraction = fraction;
         self
     }
     /// Declares `units` of an abstract resource (e.g. `("gpu", 2)`); tasks annotated with
@@ -214,21 +256,23 @@ impl RuntimeBuilder {
             Some(l) => l.bytes()?,
             None => crate::spill::limit::default_limit(),
         };
-        if memory_limit == 0 {
-            return Err(Error::config("memory_limit must be above 0"));
-        }
+        let memory = MemoryPool::new(MemoryConfig {
+            limit: memory_limit,
+            spill_fraction: self.spill_fraction,
+            pause_fraction: self.pause_fraction,
+            spill_dir: self.spill_dir,
+            max_spill: self.max_spill.as_ref().map(ByteSize::bytes).transpose()?,
+        })?;
         let pool = Pool::start(threads, &self.resources, &self.name);
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
                 pool,
                 executor: self.executor,
                 threads,
-                memory_limit,
-                spill_dir: self.spill_dir,
                 root_limit: self.root_limit.unwrap_or(threads + 1),
                 fuse: self.fuse,
                 progress: self.progress,
-                account: Arc::new(MemoryAccount::default()),
+                memory: Arc::new(memory),
                 hooks: RwLock::new(Vec::new()),
                 next_run: AtomicU64::new(1),
             }),
@@ -247,12 +291,10 @@ pub(crate) struct RuntimeInner {
     pub(crate) pool: Arc<Pool>,
     executor: Executor,
     threads: usize,
-    memory_limit: u64,
-    spill_dir: Option<PathBuf>,
     root_limit: usize,
     fuse: bool,
     progress: ProgressMode,
-    account: Arc<MemoryAccount>,
+    memory: Arc<MemoryPool>,
     hooks: RwLock<Vec<Arc<dyn EventHook>>>,
     next_run: AtomicU64,
 }
@@ -411,12 +453,17 @@ impl Runtime {
     /// The memory limit in bytes: the one configured, or by default a fraction
     /// ([`limit::DEFAULT_FRACTION`](crate::spill::limit::DEFAULT_FRACTION)) of physical memory.
     pub fn memory_limit(&self) -> u64 {
-        self.inner.memory_limit
+        self.inner.memory.limit()
     }
 
-    /// The spill directory, if one was set.
+    /// The base directory for spill files, if one was set.
     pub fn spill_dir(&self) -> Option<&std::path::Path> {
-        self.inner.spill_dir.as_deref()
+        self.inner.memory.spill_base()
+    }
+
+    /// The directory holding this runtime's spill files, once something was spilled.
+    pub fn spill_path(&self) -> Option<PathBuf> {
+        self.inner.memory.spill_path()
     }
 
     /// The resource capacities the runtime was built with.
@@ -424,14 +471,21 @@ impl Runtime {
         self.inner.pool.gate.capacities()
     }
 
-    /// Bytes of results held now and at the peak.
+    /// Bytes of results held in memory now and at the peak, bytes on disk, and spill counts.
+    ///
+    /// ```
+    /// let rt = brisk::Runtime::builder().memory_limit("1 GiB").build().unwrap();
+    /// let stats = rt.memory_stats();
+    /// assert_eq!(stats.limit, 1 << 30);
+    /// assert_eq!((stats.current_bytes, stats.spill_count), (0, 0));
+    /// ```
     pub fn memory_stats(&self) -> MemoryStats {
-        self.inner.account.stats()
+        self.inner.memory.stats()
     }
 
     /// Starts a new peak-memory measurement.
     pub fn reset_peak_memory(&self) {
-        self.inner.account.reset_peak();
+        self.inner.memory.account().reset_peak();
     }
 
     /// Adds a hook that sees the events of every later computation.
@@ -514,13 +568,16 @@ impl Runtime {
             plan,
             workers,
             inner.root_limit,
-            Arc::clone(&inner.account),
+            Arc::clone(&inner.memory),
             cancel.clone(),
             Arc::clone(&latch),
             hooks,
             Some(&inner.pool.gate),
             Arc::downgrade(&self.inner),
         )?);
+        let _spill_source = inner
+            .memory
+            .register(Arc::downgrade(&run) as Weak<dyn crate::spill::SpillSource>);
         if run.has_hooks() {
             run.emit(&Event::RunStarted {
                 run: id,

@@ -233,6 +233,16 @@ impl SpillDir {
         })
     }
 
+    /// Removes spill directories left in `dir` (or the system temp dir for `None`) by
+    /// processes that no longer exist. [`SpillDir::new`] does this too; a runtime calls it when
+    /// it starts, before it has anything to spill.
+    pub fn remove_stale(dir: Option<&Path>) {
+        match dir {
+            Some(base) => remove_stale_dirs(base, "brisk-"),
+            None => remove_stale_dirs(&std::env::temp_dir(), "brisk-spill-"),
+        }
+    }
+
     /// The directory holding the files.
     pub fn path(&self) -> &Path {
         &self.path

@@ -9,9 +9,11 @@
 //! A slot holds its value in memory or **on disk**. [`Store::spill`] writes a spillable value
 //! (one that carries a [`Codec`](crate::spill::codec::Codec)) to a spill file and uncounts it —
 //! but only when the store holds the *only* reference: a value a running task still reads is
-//! pinned by that reference, and spilling it would free nothing. Reading a slot on disk reads
-//! the file back (memory-mapped) and keeps the value in memory again; releasing it deletes the
-//! file without reading it.
+//! pinned by that reference, and spilling it would free nothing. The encoding and the write
+//! happen outside the slot's lock (a reader is not held up by a write); the slot changes to
+//! on-disk only if nobody took a reference meanwhile, otherwise the new file is dropped.
+//! Reading a slot on disk reads the file back (memory-mapped) and keeps the value in memory
+//! again; releasing it deletes the file without reading it.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -38,9 +40,15 @@ pub struct MemoryAccount {
 pub struct MemoryStats {
     /// Bytes of results held in memory now.
     pub current_bytes: usize,
+    /// The runtime's memory limit in bytes.
+    pub limit: u64,
+    /// Bytes of spill files on disk now.
+    pub disk_bytes: u64,
+    /// The most bytes of spill files on disk at once.
+    pub peak_disk_bytes: u64,
     /// The most bytes held at once since the runtime started (or since `reset_peak`).
     pub peak_bytes: usize,
-    /// Bytes written to spill files in total.
+    /// Bytes written to spill files in total (after compression).
     pub spilled_bytes: u64,
     /// Values spilled.
     pub spill_count: u64,
@@ -65,10 +73,19 @@ impl MemoryAccount {
         }
     }
 
-    /// The current numbers.
+    /// Bytes counted now.
+    #[inline]
+    pub fn current(&self) -> usize {
+        self.current.load(Ordering::Relaxed)
+    }
+
+    /// The current numbers (without the limit and disk figures, which the runtime adds).
     pub fn stats(&self) -> MemoryStats {
         MemoryStats {
             current_bytes: self.current.load(Ordering::Relaxed),
+            limit: 0,
+            disk_bytes: 0,
+            peak_disk_bytes: 0,
             peak_bytes: self.peak.load(Ordering::Relaxed),
             spilled_bytes: self.spilled_bytes.load(Ordering::Relaxed),
             spill_count: self.spill_count.load(Ordering::Relaxed),
@@ -88,7 +105,6 @@ enum Slot {
     Empty,
     Mem(Value),
     /// Boxed so that slots stay small: most never go to disk.
-    #[cfg_attr(not(test), allow(dead_code))]
     Disk(Box<OnDisk>),
 }
 
@@ -100,7 +116,6 @@ struct OnDisk {
 }
 
 impl MemoryAccount {
-    #[cfg_attr(not(test), allow(dead_code))]
     fn spilled(&self, disk_bytes: u64) {
         self.spilled_bytes.fetch_add(disk_bytes, Ordering::Relaxed);
         self.spill_count.fetch_add(1, Ordering::Relaxed);
@@ -139,15 +154,37 @@ impl Store {
     /// # Errors
     /// The spill file cannot be read or does not decode (I/O error, corruption).
     pub(crate) fn get(&self, task: u32) -> Result<Option<Value>> {
+        Ok(self.fetch(task)?.map(|(v, _)| v))
+    }
+
+    /// [`get`](Self::get), also saying whether the value was read back from disk.
+    pub(crate) fn fetch(&self, task: u32) -> Result<Option<(Value, bool)>> {
         let mut slot = self.slots[task as usize].lock();
         match &*slot {
             Slot::Empty => Ok(None),
-            Slot::Mem(v) => Ok(Some(v.clone())),
+            Slot::Mem(v) => Ok(Some((v.clone(), false))),
             Slot::Disk(_) => {
                 let value = self.read_back(&slot)?;
                 *slot = Slot::Mem(value.clone());
-                Ok(Some(value))
+                Ok(Some((value, true)))
             }
+        }
+    }
+
+    /// Bytes of a result held in memory (0 when not in memory).
+    pub(crate) fn bytes_in_memory(&self, task: u32) -> usize {
+        match &*self.slots[task as usize].lock() {
+            Slot::Mem(v) => v.bytes(),
+            _ => 0,
+        }
+    }
+
+    /// Whether a result could be spilled now: `None` when it is not in memory or has no
+    /// codec, `Some(true)` when a running task holds a reference (pinned).
+    pub(crate) fn pinned(&self, task: u32) -> Option<bool> {
+        match &*self.slots[task as usize].lock() {
+            Slot::Mem(v) if v.codec().is_some() => Some(v.ref_count() > 1),
+            _ => None,
         }
     }
 
@@ -182,32 +219,49 @@ impl Store {
     }
 
     /// Moves a result to a spill file in `dir` if it is in memory, spillable, and referenced
-    /// only by the store. Returns the bytes freed from memory (`None`: nothing was spilled).
+    /// only by the store. Returns the bytes freed from memory and the bytes written to disk
+    /// (`None`: nothing was spilled).
     ///
     /// # Errors
     /// Encoding or writing failed (disk full, budget exceeded); the value stays in memory.
-    // Not yet called outside tests: the memory pool that chooses victims is the next step of
-    // the spill work (docs/design-notes.md).
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn spill(&self, task: u32, dir: &SpillDir, name: &str) -> Result<Option<usize>> {
-        let mut slot = self.slots[task as usize].lock();
-        let Slot::Mem(v) = &*slot else {
-            return Ok(None);
+    pub(crate) fn spill(
+        &self,
+        task: u32,
+        dir: &SpillDir,
+        name: &str,
+    ) -> Result<Option<(usize, u64)>> {
+        let (value, codec) = {
+            let slot = self.slots[task as usize].lock();
+            let Slot::Mem(v) = &*slot else {
+                return Ok(None);
+            };
+            let Some(codec) = v.codec().copied() else {
+                return Ok(None);
+            };
+            if v.ref_count() > 1 {
+                return Ok(None); // pinned: a running task reads it
+            }
+            (v.clone(), codec)
         };
-        let Some(codec) = v.codec().copied() else {
-            return Ok(None);
-        };
-        if v.ref_count() > 1 {
-            return Ok(None); // pinned: a running task reads it
-        }
-        let mut buf = Vec::with_capacity(v.bytes());
-        codec.encode(v, &mut buf)?;
+        let mut buf = Vec::with_capacity(value.bytes() + 64);
+        codec.encode(&value, &mut buf)?;
         let file = dir.write(name, &buf)?;
-        let bytes = v.bytes();
-        self.account.spilled(file.disk_len());
-        self.account.sub(bytes);
+        drop(buf);
+        let mut slot = self.slots[task as usize].lock();
+        // Still ours alone? (Our clone and the slot's: two references.) A reader that came
+        // meanwhile pins it; a last reader may have taken it; then the file is dropped unused.
+        match &*slot {
+            Slot::Mem(v) if v.same(&value) && v.ref_count() == 2 => {}
+            _ => return Ok(None),
+        }
+        let bytes = value.bytes();
+        let disk_len = file.disk_len();
         *slot = Slot::Disk(Box::new(OnDisk { file, codec, bytes }));
-        Ok(Some(bytes))
+        drop(slot);
+        drop(value);
+        self.account.spilled(disk_len);
+        self.account.sub(bytes);
+        Ok(Some((bytes, disk_len)))
     }
 
     /// True when the result is in a spill file.
@@ -269,7 +323,10 @@ mod tests {
         store.insert(0, Value::spillable(data.clone()));
         let bytes = account.stats().current_bytes;
         assert!(bytes >= 80_000);
-        assert_eq!(store.spill(0, &dir, "t0").unwrap(), Some(bytes));
+        assert_eq!(
+            store.spill(0, &dir, "t0").unwrap().map(|s| s.0),
+            Some(bytes)
+        );
         assert!(store.is_on_disk(0));
         let stats = account.stats();
         assert_eq!(stats.current_bytes, 0);

@@ -19,7 +19,7 @@
 //!
 //! The layers (see `DESIGN.md`): [`graph`] (keys, tasks, validation, culling, fusion,
 //! ordering), [`sched`] (executors and events), [`spill`] (the result store and byte
-//! accounting), and the collections [`array`] and [`frame`].
+//! accounting), and the collections [`array`](mod@array) and [`frame`](mod@frame).
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]

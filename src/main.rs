@@ -5,8 +5,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use brisk::bench::overhead::{self, Shape};
+use brisk::bench::spill;
 use brisk::graph::graph_file::GraphFile;
 use brisk::graph::{order, pressure};
+use brisk::sched::parse_bytes;
 use std::sync::Arc;
 
 use brisk::{ChromeTrace, ComputeOptions, ProgressMode, Runtime};
@@ -62,6 +64,11 @@ enum Command {
         #[command(subcommand)]
         bench: Bench,
     },
+    /// Writes generated data sets for the benchmarks and examples.
+    Gen {
+        #[command(subcommand)]
+        gen: brisk::bench::frame::Gen,
+    },
 }
 
 #[derive(Subcommand)]
@@ -84,6 +91,70 @@ enum Bench {
         #[arg(long, default_value_t = 1)]
         repeat: usize,
     },
+    /// Writes chunks several times the memory limit through the store and reads them back.
+    Spill {
+        /// Bytes of chunks in total.
+        #[arg(long, default_value = "8GiB")]
+        bytes: String,
+        /// The runtime's memory limit.
+        #[arg(long, default_value = "1GiB")]
+        limit: String,
+        /// Bytes per chunk.
+        #[arg(long, default_value = "64MiB")]
+        chunk: String,
+        #[command(flatten)]
+        io: IoArgs,
+    },
+    /// An all-to-all exchange (like a rechunk) of data larger than the memory limit.
+    Outofcore {
+        /// Bytes of input blocks in total.
+        #[arg(long, default_value = "16GiB")]
+        bytes: String,
+        /// The runtime's memory limit, or `none` for the in-memory baseline.
+        #[arg(long, default_value = "2GiB")]
+        limit: String,
+        /// Bytes per block (each is cut into one piece per block).
+        #[arg(long, default_value = "64MiB")]
+        block: String,
+        #[command(flatten)]
+        io: IoArgs,
+    },
+    /// The array workloads of the seed talks (issue 4).
+    Array(brisk::bench::array::Args),
+    /// Frame queries over a directory of timeseries CSVs (issue 5).
+    Frame(brisk::bench::frame::Args),
+    /// An out-of-core join of two generated tables under a memory limit.
+    FrameJoin(brisk::bench::frame::JoinArgs),
+}
+
+/// Options of the larger-than-memory benchmarks.
+#[derive(clap::Args)]
+struct IoArgs {
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Base directory for spill files (default: the system temp dir).
+    #[arg(long)]
+    spill_dir: Option<PathBuf>,
+}
+
+impl IoArgs {
+    fn runtime(&self, limit: &str) -> brisk::Result<Runtime> {
+        let mut b = Runtime::builder();
+        if let Some(t) = self.threads {
+            b = b.threads(t);
+        }
+        if let Some(dir) = &self.spill_dir {
+            b = b.spill_dir(dir);
+        }
+        // "none": a limit nothing reaches, so nothing spills.
+        let limit = if limit.eq_ignore_ascii_case("none") {
+            u64::MAX / 4
+        } else {
+            parse_bytes(limit)?
+        };
+        b.memory_limit(limit).build()
+    }
 }
 
 fn main() -> ExitCode {
@@ -153,7 +224,31 @@ fn run(cli: Cli) -> brisk::Result<()> {
                     println!("{}", report.line());
                 }
             }
+            Bench::Spill {
+                bytes,
+                limit,
+                chunk,
+                io,
+            } => {
+                let rt = io.runtime(&limit)?;
+                let report = spill::spill(&rt, parse_bytes(&bytes)?, parse_bytes(&chunk)?)?;
+                println!("{}", report.line());
+            }
+            Bench::Outofcore {
+                bytes,
+                limit,
+                block,
+                io,
+            } => {
+                let rt = io.runtime(&limit)?;
+                let report = spill::outofcore(&rt, parse_bytes(&bytes)?, parse_bytes(&block)?)?;
+                println!("{}", report.line_with_wall());
+            }
+            Bench::Array(args) => brisk::bench::array::main(args)?,
+            Bench::Frame(args) => brisk::bench::frame::main(args)?,
+            Bench::FrameJoin(args) => brisk::bench::frame::join_main(args)?,
         },
+        Command::Gen { gen } => brisk::bench::frame::gen_main(gen)?,
     }
     Ok(())
 }

@@ -1,7 +1,10 @@
 //! Benchmark workloads shared by `brisk bench` and the criterion benches, so both measure the
 //! same graphs.
 
+pub mod array;
+pub mod frame;
 pub mod overhead;
+pub mod spill;
 
 /// Makes mimalloc keep freed pages instead of returning them to the OS.
 ///

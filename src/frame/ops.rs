@@ -1,0 +1,206 @@
+//! Per-partition operations kept pending on a frame and fused into one polars `LazyFrame`
+//! chain per partition when a consumer materializes it, plus the column analysis that pushes
+//! the projection into the source reader.
+//!
+//! Projection analysis walks the pending ops backwards from the columns the consumer needs:
+//! `select` needs exactly the leaf columns of its expressions, `filter` adds its predicate's
+//! columns, `with_columns` replaces the columns it defines by their inputs, `rename` maps new
+//! names back to old ones, and a user function (`map_partitions`) or a selector (`col("*")`,
+//! regex) needs every column. The source then parses only the columns that survive.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// A user function applied to each partition.
+pub type PartitionFn = Arc<dyn Fn(DataFrame) -> PolarsResult<DataFrame> + Send + Sync>;
+
+/// One pending per-partition operation.
+#[derive(Clone)]
+pub(crate) enum PartOp {
+    Select(Vec<Expr>),
+    Filter(Expr),
+    WithColumns(Vec<Expr>),
+    Drop(Vec<PlSmallStr>),
+    Rename(Vec<PlSmallStr>, Vec<PlSmallStr>),
+    Map(PartitionFn),
+}
+
+impl PartOp {
+    fn apply_lazy(&self, lf: LazyFrame) -> LazyFrame {
+        match self {
+            PartOp::Select(e) => lf.select(e.clone()),
+            PartOp::Filter(e) => lf.filter(e.clone()),
+            PartOp::WithColumns(e) => lf.with_columns(e.clone()),
+            PartOp::Drop(c) => lf.drop(by_names(c)),
+            PartOp::Rename(a, b) => lf.rename(a.iter().cloned(), b.iter().cloned(), true),
+            PartOp::Map(_) => lf,
+        }
+    }
+}
+
+fn by_names(c: &[PlSmallStr]) -> Selector {
+    Selector::ByName {
+        names: c.iter().cloned().collect(),
+        strict: true,
+    }
+}
+
+/// Applies `ops` to `df` as one lazy chain (user functions split the chain), then `last`.
+pub(crate) fn apply(
+    df: DataFrame,
+    ops: &[PartOp],
+    last: Option<&dyn Fn(LazyFrame) -> LazyFrame>,
+) -> PolarsResult<DataFrame> {
+    if ops.is_empty() && last.is_none() {
+        return Ok(df);
+    }
+    let mut lf = df.lazy();
+    for op in ops {
+        if let PartOp::Map(f) = op {
+            let df = lf.collect()?;
+            lf = f(df)?.lazy();
+        } else {
+            lf = op.apply_lazy(lf);
+        }
+    }
+    if let Some(last) = last {
+        lf = last(lf);
+    }
+    lf.collect()
+}
+
+/// The schema after `ops`, checked against `schema` (a missing column or a type error is
+/// reported here, at graph-build time, naming the column). User functions are run on an empty
+/// frame of the input schema.
+pub(crate) fn output_schema(schema: &SchemaRef, ops: &[PartOp], what: &str) -> Result<SchemaRef> {
+    let empty = DataFrame::empty_with_schema(schema);
+    let mut lf = empty.lazy();
+    for op in ops {
+        if let PartOp::Map(f) = op {
+            let df = lf.collect().map_err(build_err(what))?;
+            lf = f(df).map_err(build_err(what))?.lazy();
+        } else {
+            lf = op.apply_lazy(lf);
+        }
+    }
+    lf.collect_schema().map_err(build_err(what))
+}
+
+/// Runs `last` on an empty frame of `schema` to check it and learn its output schema.
+pub(crate) fn check_lazy(
+    schema: &SchemaRef,
+    what: &str,
+    last: impl FnOnce(LazyFrame) -> LazyFrame,
+) -> Result<SchemaRef> {
+    let mut lf = last(DataFrame::empty_with_schema(schema).lazy());
+    lf.collect_schema().map_err(build_err(what))
+}
+
+pub(crate) fn build_err(what: &str) -> impl Fn(PolarsError) -> Error + '_ {
+    move |e| Error::config(format!("frame.{what}: {e}"))
+}
+
+/// Columns an expression reads, or `None` when it may read any (a selector, `*`, regex).
+pub(crate) fn expr_columns(e: &Expr) -> Option<BTreeSet<PlSmallStr>> {
+    let mut out = BTreeSet::new();
+    for sub in e {
+        match sub {
+            Expr::Column(name) => {
+                if name.as_str() == "*" || name.starts_with('^') {
+                    return None;
+                }
+                out.insert(name.clone());
+            }
+            Expr::Selector(_) => return None,
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+pub(crate) fn exprs_columns(es: &[Expr]) -> Option<BTreeSet<PlSmallStr>> {
+    let mut out = BTreeSet::new();
+    for e in es {
+        out.extend(expr_columns(e)?);
+    }
+    Some(out)
+}
+
+/// Output names of expressions (the alias, else the first leaf column).
+fn output_names(es: &[Expr], schema_in: &SchemaRef) -> Option<Vec<PlSmallStr>> {
+    let lf = DataFrame::empty_with_schema(schema_in)
+        .lazy()
+        .select(es);
+    let mut lf = lf;
+    lf.collect_schema()
+        .ok()
+        .map(|s| s.iter_names().cloned().collect())
+}
+
+/// The source columns needed to produce `needed` (`None` = all) after `ops`, given the source
+/// schema. Returns `None` when every column is needed.
+pub(crate) fn needed_source_columns(
+    source: &SchemaRef,
+    ops: &[PartOp],
+    needed: Option<BTreeSet<PlSmallStr>>,
+) -> Option<Vec<PlSmallStr>> {
+    // Schemas before each op, to resolve `with_columns` output names.
+    let mut schemas = vec![source.clone()];
+    for (i, _) in ops.iter().enumerate() {
+        let s = output_schema(source, &ops[..=i], "projection")
+            .unwrap_or_else(|_| Arc::new(Schema::default()));
+        schemas.push(s);
+    }
+    let mut need = needed;
+    for (i, op) in ops.iter().enumerate().rev() {
+        need = match (op, need) {
+            (PartOp::Map(_), _) => None,
+            (PartOp::Select(e), _) => exprs_columns(e),
+            (_, None) => None,
+            (PartOp::Filter(e), Some(mut n)) => expr_columns(e).map(|c| {
+                n.extend(c);
+                n
+            }),
+            (PartOp::WithColumns(e), Some(mut n)) => match output_names(e, &schemas[i]) {
+                None => None,
+                Some(names) => {
+                    // Only the expressions whose outputs are needed.
+                    let mut used = Vec::new();
+                    for (expr, name) in e.iter().zip(&names) {
+                        if n.remove(name) {
+                            used.push(expr.clone());
+                        }
+                    }
+                    exprs_columns(&used).map(|c| {
+                        n.extend(c);
+                        n
+                    })
+                }
+            },
+            (PartOp::Drop(_), Some(n)) => Some(n),
+            (PartOp::Rename(old, new), Some(n)) => Some(
+                n.into_iter()
+                    .map(|c| match new.iter().position(|x| *x == c) {
+                        Some(p) => old[p].clone(),
+                        None => c,
+                    })
+                    .collect(),
+            ),
+        };
+    }
+    let need = need?;
+    let cols: Vec<PlSmallStr> = source
+        .iter_names()
+        .filter(|n| need.contains(*n))
+        .cloned()
+        .collect();
+    if cols.len() == source.len() {
+        None
+    } else {
+        Some(cols)
+    }
+}

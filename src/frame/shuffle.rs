@@ -1,0 +1,141 @@
+//! Hash and range shuffles: every input partition is split into `n` pieces (by a fixed-seed
+//! hash of the key columns, or by sorted boundaries), and output partition `j` concatenates
+//! piece `j` of every input, in input order.
+//!
+//! Each piece is its own task result — a spillable `DataFrame` in the store — so a shuffle of
+//! data bigger than memory spills pieces to disk like any other value instead of holding all
+//! of them: the split task yields a `Vec` of pieces, consumed immediately by `n` tiny tasks
+//! that each keep one piece, and the output task of partition `j` reads only its pieces.
+
+use std::sync::Arc;
+
+use polars::polars_utils::aliases::{PlSeedableRandomStateQuality, SeedableFromU64SeedExt};
+use polars::prelude::*;
+
+use super::task::{next_op, pl, take_df, Node};
+use super::{concat, Frame};
+use crate::error::Result;
+use crate::graph::Value;
+use crate::spill::SizeOf;
+
+/// Pieces of one partition, before they are unpacked into separate store values.
+#[derive(Clone)]
+pub(crate) struct Pieces(pub(crate) Vec<DataFrame>);
+
+impl SizeOf for Pieces {
+    fn size_of(&self) -> usize {
+        self.0.iter().map(|d| d.size_of()).sum()
+    }
+}
+
+/// Fixed-seed row hashes of `keys` (the same value hashes the same in every partition).
+pub(crate) fn key_hashes(df: &DataFrame, keys: &[PlSmallStr]) -> PolarsResult<UInt64Chunked> {
+    let mut k = df.select(keys.iter().cloned())?;
+    k.hash_rows(Some(PlSeedableRandomStateQuality::seed_from_u64(
+        0x5eed_b415,
+    )))
+}
+
+/// Splits rows by `assign[i]` in `0..n`, keeping row order within each piece.
+pub(crate) fn split_by(df: &DataFrame, assign: &[u32], n: usize) -> PolarsResult<Vec<DataFrame>> {
+    let mut idx: Vec<Vec<IdxSize>> = vec![Vec::new(); n];
+    for (row, &a) in assign.iter().enumerate() {
+        idx[a as usize].push(row as IdxSize);
+    }
+    idx.into_iter()
+        .map(|rows| {
+            let ca = IdxCa::from_vec("".into(), rows);
+            df.take(&ca)
+        })
+        .collect()
+}
+
+/// Splits `df` into `n` pieces by the hash of `keys`.
+pub(crate) fn hash_split(
+    df: &DataFrame,
+    keys: &[PlSmallStr],
+    n: usize,
+) -> PolarsResult<Vec<DataFrame>> {
+    if n == 1 {
+        return Ok(vec![df.clone()]);
+    }
+    let h = key_hashes(df, keys)?;
+    let assign: Vec<u32> = h
+        .into_no_null_iter()
+        .map(|h| (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32 % n as u32)
+        .collect();
+    split_by(df, &assign, n)
+}
+
+/// Shuffles `inputs` into `n` outputs: `split(df)` yields the `n` pieces of one input.
+/// Returns, per output `j`, the piece nodes of every input in input order.
+pub(crate) fn shuffle_pieces(
+    inputs: &[Arc<Node>],
+    n: usize,
+    split: Arc<dyn Fn(DataFrame) -> Result<Vec<DataFrame>> + Send + Sync>,
+) -> Vec<Vec<Arc<Node>>> {
+    let id = next_op();
+    let mut outs: Vec<Vec<Arc<Node>>> = vec![Vec::with_capacity(inputs.len()); n];
+    for (i, input) in inputs.iter().enumerate() {
+        let split = Arc::clone(&split);
+        let pieces = Node::new(
+            "shuffle-split",
+            &[id, i as i64],
+            vec![input.clone()],
+            move |inputs| {
+                let df = take_df(&mut inputs[0])?;
+                Ok(Value::new(Pieces(split(df)?)))
+            },
+        );
+        for (j, out) in outs.iter_mut().enumerate() {
+            out.push(Node::df(
+                "shuffle-piece",
+                &[id, i as i64, j as i64],
+                vec![pieces.clone()],
+                move |inputs| {
+                    let p = inputs[0]
+                        .downcast_ref::<Pieces>()
+                        .ok_or_else(|| crate::Error::internal("shuffle piece input"))?;
+                    Ok(p.0.get(j).cloned().unwrap_or_default())
+                },
+            ));
+        }
+    }
+    outs
+}
+
+/// Concatenates each output's pieces: the shuffled partitions.
+pub(crate) fn gather_pieces(outs: Vec<Vec<Arc<Node>>>, schema: &SchemaRef) -> Vec<Arc<Node>> {
+    let id = next_op();
+    outs.into_iter()
+        .enumerate()
+        .map(|(j, pieces)| {
+            let schema = schema.clone();
+            Node::df("shuffle-concat", &[id, j as i64], pieces, move |inputs| {
+                let dfs = inputs.iter_mut().map(take_df).collect::<Result<Vec<_>>>()?;
+                concat(dfs, &schema)
+            })
+        })
+        .collect()
+}
+
+impl Frame {
+    /// Repartitions by the hash of `keys` into `n` partitions: rows with equal keys end in the
+    /// same partition. The pieces live in the store and spill under memory pressure.
+    pub fn shuffle<S: AsRef<str>>(&self, keys: &[S], n: usize) -> Result<Frame> {
+        let cols: Vec<&str> = keys.iter().map(|k| k.as_ref()).collect();
+        self.check_columns(&cols, "shuffle")?;
+        let keys: Vec<PlSmallStr> = cols.iter().map(|c| PlSmallStr::from(*c)).collect();
+        let n = n.max(1);
+        let nodes = self.nodes();
+        let outs = shuffle_pieces(
+            &nodes,
+            n,
+            Arc::new(move |df| hash_split(&df, &keys, n).map_err(pl("hash shuffle split"))),
+        );
+        Ok(Frame::of_nodes(
+            gather_pieces(outs, &self.schema),
+            self.schema.clone(),
+        ))
+    }
+}

@@ -1,0 +1,272 @@
+//! Sorting: sampled quantile boundaries and a range shuffle, with already-sorted input
+//! detected; and `nsmallest` / `nlargest` without a full sort.
+//!
+//! [`Frame::sort`] first computes, per partition, the sort column's minimum, maximum, whether
+//! the partition is sorted, and an evenly spaced sample of its sorted values (one small task per
+//! partition; this is the one eager step, like Dask's `set_index` computing divisions). If every
+//! partition is sorted and each one's maximum is ≤ the next non-empty one's minimum, the input
+//! is already sorted: nothing moves and the frame is marked sorted. Otherwise `n − 1` boundaries
+//! are taken at the quantiles of the pooled sample, every row goes to the partition of its range
+//! (`search_sorted` on the boundaries; nulls to the last), the pieces are shuffled through the
+//! store, and each output partition is sorted locally. The boundaries are kept as the frame's
+//! divisions.
+
+use std::sync::Arc;
+
+use polars::prelude::*;
+
+use super::groupby::tree_reduce;
+use super::shuffle::{gather_pieces, shuffle_pieces, split_by};
+use super::task::{next_op, pl, take, Node};
+use super::{Frame, Lazy};
+use crate::error::Result;
+use crate::graph::Value;
+use crate::sched::Runtime;
+use crate::spill::SizeOf;
+
+/// Sample values taken per partition.
+const SAMPLE: usize = 256;
+
+#[derive(Clone)]
+struct Stats {
+    rows: usize,
+    nulls: usize,
+    sorted: bool,
+    /// Min and max (non-null) as a 2-row series, or empty.
+    range: Series,
+    sample: Series,
+}
+
+impl SizeOf for Stats {
+    fn size_of(&self) -> usize {
+        std::mem::size_of::<Stats>() + self.range.size_of() + self.sample.size_of()
+    }
+}
+
+fn stats(df: &DataFrame, by: &str) -> Result<Stats> {
+    let s = df
+        .column(by)
+        .map_err(pl("sort stats"))?
+        .as_materialized_series()
+        .clone();
+    let opts = SortOptions::default().with_nulls_last(true);
+    let sorted_s = s.sort(opts).map_err(pl("sort stats"))?;
+    let sorted = sorted_s.equals_missing(&s);
+    let nn = sorted_s.len() - s.null_count();
+    let non_null = sorted_s.slice(0, nn);
+    let range = if nn == 0 {
+        non_null.clear()
+    } else {
+        let mut r = non_null.slice(0, 1);
+        r.append(&non_null.slice(nn as i64 - 1, 1))
+            .map_err(pl("sort stats"))?;
+        r
+    };
+    let sample = if nn <= SAMPLE {
+        non_null.clone()
+    } else {
+        let idx: Vec<IdxSize> = (0..SAMPLE)
+            .map(|k| (k * (nn - 1) / (SAMPLE - 1)) as IdxSize)
+            .collect();
+        non_null
+            .take(&IdxCa::from_vec("".into(), idx))
+            .map_err(pl("sort sample"))?
+    };
+    Ok(Stats {
+        rows: s.len(),
+        nulls: s.null_count(),
+        sorted,
+        range,
+        sample,
+    })
+}
+
+/// Is `a` ≤ `b` (both 1-element series of the same type)?
+fn le(a: &Series, b: &Series) -> Result<bool> {
+    let c = a.lt_eq(b).map_err(pl("sort check"))?;
+    Ok(c.get(0).unwrap_or(false))
+}
+
+impl Frame {
+    /// Sorts by `by` across partitions (nulls last): sampled quantile boundaries and a range
+    /// shuffle, or nothing at all when the input is already sorted. Runs the sampling pass on
+    /// `rt` now.
+    pub fn sort(&self, rt: &Runtime, by: &str, descending: bool) -> Result<Frame> {
+        self.check_columns(&[by], "sort")?;
+        let base = self.materialize();
+        let nodes = base.nodes();
+        let byc = PlSmallStr::from(by);
+        let b2 = byc.clone();
+        let stats_nodes: Vec<Arc<Node>> = base.consume(
+            "sort-stats",
+            None,
+            Arc::new(move |df, _| Ok(Value::new(stats(&df, &b2)?))),
+        );
+        let list = Node::new("sort-stats-list", &[next_op()], stats_nodes, |ins| {
+            let v = ins
+                .iter_mut()
+                .map(take::<Stats>)
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Value::new(StatsList(v)))
+        });
+        let StatsList(st) = rt.compute(&Lazy::<StatsList>::new(list))?;
+
+        // Already sorted (ascending) across partitions?
+        if !descending && st.iter().all(|s| s.sorted) {
+            let non_empty: Vec<&Stats> = st.iter().filter(|s| s.rows > s.nulls).collect();
+            let mut ok = true;
+            for w in non_empty.windows(2) {
+                if !le(&w[0].range.slice(1, 1), &w[1].range.slice(0, 1))? {
+                    ok = false;
+                }
+            }
+            // Nulls only in the last non-empty partition, at its end.
+            let last_with_rows = st.iter().rposition(|s| s.rows > 0);
+            for (i, s) in st.iter().enumerate() {
+                if s.nulls > 0 && Some(i) != last_with_rows {
+                    ok = false;
+                }
+            }
+            if ok {
+                let mut out = base.clone();
+                out.sorted_by = Some(byc);
+                return Ok(out);
+            }
+        }
+
+        let n = nodes.len().max(1);
+        let dtype = self.schema.get(by).cloned().unwrap_or(DataType::Null);
+        let mut pooled = Series::new_empty(byc.clone(), &dtype);
+        for s in &st {
+            pooled.append(&s.sample).map_err(pl("sort sample"))?;
+        }
+        let pooled = pooled
+            .sort(SortOptions::default())
+            .map_err(pl("sort sample"))?;
+        let m = pooled.len();
+        let mut bounds = Series::new_empty(byc.clone(), &dtype);
+        if m > 0 {
+            for k in 1..n {
+                let at = (k * m / n).min(m - 1);
+                bounds
+                    .append(&pooled.slice(at as i64, 1))
+                    .map_err(pl("sort boundaries"))?;
+            }
+        }
+        let bounds = bounds.unique_stable().map_err(pl("sort boundaries"))?;
+        let nb = bounds.len();
+        let parts = nb + 1;
+        let b2 = byc.clone();
+        let bd = bounds.clone();
+        let outs = shuffle_pieces(
+            &nodes,
+            parts,
+            Arc::new(move |df| {
+                let s = df
+                    .column(&b2)
+                    .map_err(pl("sort split"))?
+                    .as_materialized_series()
+                    .clone();
+                let idx = search_sorted(&bd, &s, SearchSortedSide::Right, false)
+                    .map_err(pl("sort split"))?;
+                let assign: Vec<u32> = idx
+                    .iter()
+                    .zip(s.is_null().iter())
+                    .map(|(i, null)| {
+                        let i = if null == Some(true) {
+                            nb as u32
+                        } else {
+                            i.unwrap_or(nb as IdxSize)
+                        };
+                        if descending {
+                            nb as u32 - i
+                        } else {
+                            i
+                        }
+                    })
+                    .collect();
+                split_by(&df, &assign, parts).map_err(pl("sort split"))
+            }),
+        );
+        let shuffled = Frame::of_nodes(gather_pieces(outs, &self.schema), self.schema.clone());
+        let b3 = byc.clone();
+        let sorted = shuffled.lazy_parts(
+            "sort-local",
+            None,
+            Arc::new(move |lf| {
+                lf.sort(
+                    [b3.clone()],
+                    SortMultipleOptions::default()
+                        .with_order_descending(descending)
+                        .with_nulls_last(true)
+                        .with_maintain_order(true),
+                )
+            }),
+        );
+        let mut out = Frame::of_nodes(sorted, self.schema.clone());
+        if !descending {
+            out.sorted_by = Some(byc);
+        }
+        out.divisions = Some(Arc::new(bounds));
+        Ok(out)
+    }
+
+    /// Sorts by `column` and records its divisions (Dask's `set_index`; the column stays a
+    /// column, polars having no index).
+    pub fn set_index(&self, rt: &Runtime, column: &str) -> Result<Frame> {
+        self.sort(rt, column, false)
+    }
+
+    /// The `n` rows with the smallest `column` (nulls last), sorted: each partition keeps its
+    /// own `n` smallest, then a tree of fan-in 8 merges them. No shuffle.
+    pub fn nsmallest(&self, n: usize, column: &str) -> Result<Frame> {
+        self.top(n, column, false)
+    }
+
+    /// The `n` rows with the largest `column`, sorted descending.
+    pub fn nlargest(&self, n: usize, column: &str) -> Result<Frame> {
+        self.top(n, column, true)
+    }
+
+    fn top(&self, n: usize, column: &str, descending: bool) -> Result<Frame> {
+        self.check_columns(&[column], if descending { "nlargest" } else { "nsmallest" })?;
+        let c = PlSmallStr::from(column);
+        let opts = SortMultipleOptions::default()
+            .with_order_descending(descending)
+            .with_nulls_last(true)
+            .with_maintain_order(true);
+        let (c1, o1) = (c.clone(), opts.clone());
+        let local = self.lazy_parts(
+            "top-local",
+            None,
+            Arc::new(move |lf| lf.sort([c1.clone()], o1.clone()).slice(0, n as IdxSize)),
+        );
+        let schema = self.schema.clone();
+        let s2 = schema.clone();
+        let combine = Arc::new(move |dfs: Vec<DataFrame>| -> Result<DataFrame> {
+            super::concat(dfs, &s2)?
+                .lazy()
+                .sort([c.clone()], opts.clone())
+                .slice(0, n as IdxSize)
+                .collect()
+                .map_err(pl("top combine"))
+        });
+        let root = tree_reduce(local, next_op(), 0, combine, Arc::new(Ok));
+        Ok(Frame::of_nodes(vec![root], schema))
+    }
+
+    /// Boundaries between partitions after a shuffling [`sort`](Self::sort): partition `i`
+    /// holds values `< divisions[i]`, partition `i + 1` values `≥ divisions[i]` (ascending).
+    pub fn divisions(&self) -> Option<&Series> {
+        self.divisions.as_deref()
+    }
+}
+
+#[derive(Clone)]
+struct StatsList(Vec<Stats>);
+
+impl SizeOf for StatsList {
+    fn size_of(&self) -> usize {
+        self.0.iter().map(|s| s.size_of()).sum()
+    }
+}

@@ -1,0 +1,467 @@
+//! `read_csv`: CSV files split into partitions by byte range at line boundaries.
+//!
+//! At graph-build time each file is cut into ranges of about `partition_size` bytes: every
+//! nominal cut is moved forward to just after the next newline (reading a few KiB around it).
+//! When a file's first block contains the quote character, newlines inside quotes must not be
+//! cut, so that file is scanned once with a quote-parity state machine and cut only at
+//! newlines outside quotes. The schema comes from parsing a sample of the first file (polars'
+//! inference, dates only with `parse_dates`), then the user's overrides; every file's header
+//! must match the first's.
+//!
+//! At run time a partition task reads its byte range into memory and parses it with polars'
+//! CSV reader on one thread, with the schema fixed and **only the projected columns** (those
+//! the query reads) converted. When polars rejects the chunk, the task finds the first bad
+//! line by bisecting the chunk's lines and reports `file:line`.
+
+use std::fs::File;
+use std::io::{Cursor, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use polars::prelude::*;
+
+use super::{Frame, Part, Source};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Options of [`read_csv`].
+#[derive(Clone, Debug)]
+pub struct CsvOptions {
+    /// Target bytes per partition (default 64 MiB).
+    pub partition_size: u64,
+    /// The first line of each file names the columns (default true).
+    pub has_header: bool,
+    /// Field separator (default `,`).
+    pub separator: u8,
+    /// Quote character (default `"`; `None`: no quoting, files always split).
+    pub quote_char: Option<u8>,
+    /// Infer date/datetime columns from their text (default false: they stay strings).
+    pub parse_dates: bool,
+    /// Bytes of the first file sampled to infer the schema (default 1 MiB).
+    pub sample_bytes: usize,
+    /// Column types that override the inferred ones.
+    pub dtypes: Vec<(String, DataType)>,
+    /// The full schema, skipping inference.
+    pub schema: Option<Schema>,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            partition_size: 64 << 20,
+            has_header: true,
+            separator: b',',
+            quote_char: Some(b'"'),
+            parse_dates: false,
+            sample_bytes: 1 << 20,
+            dtypes: Vec::new(),
+            schema: None,
+        }
+    }
+}
+
+impl CsvOptions {
+    /// Sets the partition size in bytes.
+    pub fn partition_size(mut self, bytes: u64) -> Self {
+        self.partition_size = bytes.max(1);
+        self
+    }
+    /// Parses dates and datetimes found in the sample.
+    pub fn parse_dates(mut self, yes: bool) -> Self {
+        self.parse_dates = yes;
+        self
+    }
+    /// Overrides one column's type.
+    pub fn dtype(mut self, column: &str, dtype: DataType) -> Self {
+        self.dtypes.push((column.to_string(), dtype));
+        self
+    }
+    /// Sets whether files have a header line.
+    pub fn has_header(mut self, yes: bool) -> Self {
+        self.has_header = yes;
+        self
+    }
+    /// Sets the full schema.
+    pub fn schema(mut self, schema: Schema) -> Self {
+        self.schema = Some(schema);
+        self
+    }
+}
+
+fn io_err(context: String) -> impl FnOnce(std::io::Error) -> Error {
+    move |source| Error::new(ErrorKind::Io { context, source })
+}
+
+/// Expands a path with `*` / `?` in its last component (sorted); a plain path is itself.
+pub(crate) fn expand_glob(pattern: &str) -> Result<Vec<PathBuf>> {
+    let path = Path::new(pattern);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    if !name.contains(['*', '?']) {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut out = Vec::new();
+    let entries = std::fs::read_dir(&dir).map_err(io_err(format!("listing {}", dir.display())))?;
+    for e in entries {
+        let e = e.map_err(io_err(format!("listing {}", dir.display())))?;
+        let n = e.file_name().to_string_lossy().to_string();
+        if wildcard(name.as_bytes(), n.as_bytes()) && e.path().is_file() {
+            out.push(e.path());
+        }
+    }
+    out.sort();
+    if out.is_empty() {
+        return Err(Error::config(format!(
+            "read_csv: no file matches `{pattern}`"
+        )));
+    }
+    Ok(out)
+}
+
+fn wildcard(p: &[u8], s: &[u8]) -> bool {
+    match (p.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => wildcard(&p[1..], s) || (!s.is_empty() && wildcard(p, &s[1..])),
+        (Some(b'?'), Some(_)) => wildcard(&p[1..], &s[1..]),
+        (Some(a), Some(b)) if a == b => wildcard(&p[1..], &s[1..]),
+        _ => false,
+    }
+}
+
+/// Reads the CSV file(s) at `pattern` (a path, or a glob like `dir/*.csv`).
+///
+/// # Errors
+/// A glob matching nothing, an unreadable file, a sample polars cannot parse, a header
+/// different from the first file's, or an override naming a column that does not exist.
+pub fn read_csv(pattern: &str, options: CsvOptions) -> Result<Frame> {
+    read_csv_paths(expand_glob(pattern)?, options)
+}
+
+/// Reads the given CSV files, in order.
+pub fn read_csv_paths<P: AsRef<Path>>(paths: Vec<P>, options: CsvOptions) -> Result<Frame> {
+    if paths.is_empty() {
+        return Err(Error::config("read_csv: no files given"));
+    }
+    let paths: Vec<PathBuf> = paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
+    let opts = Arc::new(options);
+    let first_sample = sample(&paths[0], opts.sample_bytes)?;
+    let schema: SchemaRef = Arc::new(infer_schema(&paths[0], &first_sample, &opts)?);
+    let mut parts: Vec<Part> = Vec::new();
+    for path in &paths {
+        let head = if path == &paths[0] {
+            first_sample.clone()
+        } else {
+            sample(path, 64 << 10)?
+        };
+        let header_end = if opts.has_header {
+            let end = head.iter().position(|&b| b == b'\n').map(|p| p + 1);
+            let end = end.unwrap_or(head.len());
+            check_header(path, &head[..end], &schema, &opts)?;
+            end as u64
+        } else {
+            0
+        };
+        let file = Arc::new(CsvFile {
+            path: path.clone(),
+            schema: schema.clone(),
+            options: opts.clone(),
+        });
+        let quoted = opts.quote_char.is_some_and(|q| head.contains(&q));
+        for (start, end) in split_file(path, header_end, opts.partition_size, quoted, &opts)? {
+            parts.push(Part::Source(Arc::new(CsvPart {
+                file: file.clone(),
+                start,
+                end,
+            })));
+        }
+    }
+    Ok(Frame::from_parts(parts, schema))
+}
+
+fn sample(path: &Path, bytes: usize) -> Result<Vec<u8>> {
+    let f = File::open(path).map_err(io_err(format!("opening {}", path.display())))?;
+    let mut buf = Vec::with_capacity(bytes);
+    f.take(bytes as u64)
+        .read_to_end(&mut buf)
+        .map_err(io_err(format!("reading {}", path.display())))?;
+    Ok(buf)
+}
+
+fn parse_options(opts: &CsvOptions, parse_dates: bool) -> CsvParseOptions {
+    CsvParseOptions::default()
+        .with_separator(opts.separator)
+        .with_quote_char(opts.quote_char)
+        .with_try_parse_dates(parse_dates)
+}
+
+fn infer_schema(path: &Path, sample: &[u8], opts: &CsvOptions) -> Result<Schema> {
+    let mut schema = if let Some(s) = &opts.schema {
+        s.clone()
+    } else {
+        // Whole lines only.
+        let end = sample
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map(|p| p + 1)
+            .unwrap_or(sample.len());
+        let df = CsvReadOptions::default()
+            .with_has_header(opts.has_header)
+            .with_infer_schema_length(None)
+            .with_n_threads(Some(1))
+            .with_parse_options(parse_options(opts, opts.parse_dates))
+            .into_reader_with_file_handle(Cursor::new(&sample[..end]))
+            .finish()
+            .map_err(|e| {
+                Error::new(ErrorKind::Input(format!(
+                    "read_csv: cannot infer the schema from the start of {}: {e}",
+                    path.display()
+                )))
+            })?;
+        df.schema().as_ref().clone()
+    };
+    for (name, dtype) in &opts.dtypes {
+        match schema.get_mut(name.as_str()) {
+            Some(d) => *d = dtype.clone(),
+            None => {
+                return Err(Error::config(format!(
+                    "read_csv: dtype override for `{name}`, but {} has no such column",
+                    path.display()
+                )))
+            }
+        }
+    }
+    Ok(schema)
+}
+
+fn check_header(path: &Path, line: &[u8], schema: &Schema, opts: &CsvOptions) -> Result<()> {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim_end_matches(['\n', '\r']);
+    let q = opts.quote_char.map(|q| q as char);
+    let names: Vec<String> = text
+        .split(opts.separator as char)
+        .map(|s| {
+            let s = s.trim();
+            match q {
+                Some(q) => s.trim_matches(q).to_string(),
+                None => s.to_string(),
+            }
+        })
+        .collect();
+    let expected: Vec<&str> = schema.iter_names().map(|s| s.as_str()).collect();
+    if names != expected {
+        return Err(Error::new(ErrorKind::Input(format!(
+            "read_csv: {}: header {:?} differs from the schema's columns {:?}",
+            path.display(),
+            names,
+            expected
+        ))));
+    }
+    Ok(())
+}
+
+/// Byte ranges `[start, end)` of one file's partitions.
+fn split_file(
+    path: &Path,
+    header_end: u64,
+    size: u64,
+    quoted: bool,
+    opts: &CsvOptions,
+) -> Result<Vec<(u64, u64)>> {
+    let file = File::open(path).map_err(io_err(format!("opening {}", path.display())))?;
+    let len = file
+        .metadata()
+        .map_err(io_err(format!("reading metadata of {}", path.display())))?
+        .len();
+    if len <= header_end {
+        return Ok(Vec::new());
+    }
+    if len - header_end <= size {
+        return Ok(vec![(header_end, len)]);
+    }
+    let cuts = if quoted {
+        quote_aware_cuts(
+            &file,
+            path,
+            header_end,
+            len,
+            size,
+            opts.quote_char.unwrap_or(b'"'),
+        )?
+    } else {
+        let mut cuts = Vec::new();
+        let mut nominal = header_end + size;
+        let mut buf = vec![0u8; 64 << 10];
+        while nominal < len {
+            // The next newline at or after `nominal - 1` (so a cut exactly after a newline
+            // stays there).
+            let mut pos = nominal - 1;
+            let cut = loop {
+                let n = file
+                    .read_at(&mut buf, pos)
+                    .map_err(io_err(format!("reading {}", path.display())))?;
+                if n == 0 {
+                    break len;
+                }
+                if let Some(p) = buf[..n].iter().position(|&b| b == b'\n') {
+                    break pos + p as u64 + 1;
+                }
+                pos += n as u64;
+            };
+            if cut >= len {
+                break;
+            }
+            if cuts.last().is_none_or(|&c| cut > c) {
+                cuts.push(cut);
+            }
+            nominal = cut.max(nominal) + size;
+        }
+        cuts
+    };
+    let mut ranges = Vec::new();
+    let mut start = header_end;
+    for c in cuts {
+        ranges.push((start, c));
+        start = c;
+    }
+    ranges.push((start, len));
+    Ok(ranges)
+}
+
+/// Cuts at newlines outside quotes, scanning the whole file once.
+fn quote_aware_cuts(
+    file: &File,
+    path: &Path,
+    header_end: u64,
+    len: u64,
+    size: u64,
+    quote: u8,
+) -> Result<Vec<u64>> {
+    let mut cuts = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos = header_end;
+    let mut in_quote = false;
+    let mut next = header_end + size;
+    while pos < len {
+        let n = file
+            .read_at(&mut buf, pos)
+            .map_err(io_err(format!("reading {}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == quote {
+                in_quote = !in_quote;
+            } else if b == b'\n' && !in_quote {
+                let at = pos + i as u64 + 1;
+                if at >= next && at < len {
+                    cuts.push(at);
+                    next = at + size;
+                }
+            }
+        }
+        pos += n as u64;
+    }
+    Ok(cuts)
+}
+
+/// What all partitions of one file share.
+struct CsvFile {
+    path: PathBuf,
+    schema: SchemaRef,
+    options: Arc<CsvOptions>,
+}
+
+/// One byte range of a CSV file.
+struct CsvPart {
+    file: Arc<CsvFile>,
+    start: u64,
+    end: u64,
+}
+
+impl CsvPart {
+    fn parse(&self, bytes: &[u8], columns: Option<&[PlSmallStr]>) -> PolarsResult<DataFrame> {
+        let f = &self.file;
+        // Dates are typed by the schema; no inference per chunk.
+        CsvReadOptions::default()
+            .with_has_header(false)
+            .with_schema(Some(f.schema.clone()))
+            .with_columns(columns.map(Arc::from))
+            .with_n_threads(Some(1))
+            .with_rechunk(false)
+            .with_parse_options(parse_options(&f.options, false))
+            .into_reader_with_file_handle(Cursor::new(bytes))
+            .finish()
+    }
+
+    /// The 1-based line number (in the file) of the first line polars rejects.
+    fn locate_error(&self, bytes: &[u8], columns: Option<&[PlSmallStr]>) -> Option<u64> {
+        let mut lines: Vec<usize> = vec![0];
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'\n' && i + 1 < bytes.len() {
+                lines.push(i + 1);
+            }
+        }
+        let line_end = |k: usize| lines.get(k).copied().unwrap_or(bytes.len());
+        // Bisect for the first failing line over [lo, hi).
+        let (mut lo, mut hi) = (0usize, lines.len());
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            if self
+                .parse(&bytes[lines[lo]..line_end(mid)], columns)
+                .is_err()
+            {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        // Lines before the chunk: header and everything up to `start`.
+        let mut before = 0u64;
+        let file = File::open(&self.file.path).ok()?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut pos = 0u64;
+        while pos < self.start {
+            let want = ((self.start - pos) as usize).min(buf.len());
+            let n = file.read_at(&mut buf[..want], pos).ok()?;
+            if n == 0 {
+                break;
+            }
+            before += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+            pos += n as u64;
+        }
+        Some(before + lo as u64 + 1)
+    }
+}
+
+impl Source for CsvPart {
+    fn read(&self, columns: Option<&[PlSmallStr]>) -> Result<DataFrame> {
+        let f = &self.file;
+        let path = f.path.display();
+        let file = File::open(&f.path).map_err(io_err(format!("opening {path}")))?;
+        let mut bytes = vec![0u8; (self.end - self.start) as usize];
+        file.read_exact_at(&mut bytes, self.start)
+            .map_err(io_err(format!(
+                "reading {path} bytes {}..{}",
+                self.start, self.end
+            )))?;
+        match self.parse(&bytes, columns) {
+            Ok(df) => Ok(df),
+            Err(e) => {
+                let line = self.locate_error(&bytes, columns);
+                let at = match line {
+                    Some(l) => format!("{path}:{l}"),
+                    None => format!("{path} bytes {}..{}", self.start, self.end),
+                };
+                Err(Error::new(ErrorKind::Input(format!(
+                    "read_csv: malformed row at {at}: {e}"
+                ))))
+            }
+        }
+    }
+}

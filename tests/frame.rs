@@ -1,0 +1,484 @@
+//! Behaviour of `brisk::frame`: every operation compared with polars running the same query on
+//! the whole table in memory, over odd partitionings (one partition, several, partitions of a
+//! few rows, empty partitions), with nulls in keys and values.
+
+mod frame_common;
+
+use brisk::frame::{self, col, len, lit, JoinHow, JoinOptions};
+use frame_common::{assert_same, partitionings, rt, table};
+use polars::prelude::*;
+
+#[test]
+fn round_trip_over_partitionings() {
+    let rt = rt();
+    let df = table(200);
+    for (name, f) in partitionings(&df) {
+        let got = rt.compute(&f).unwrap();
+        assert_same(&name, &got, &df, true);
+        assert_eq!(rt.compute(&f.len()).unwrap(), 200, "{name}");
+    }
+}
+
+#[test]
+fn per_partition_ops_match_polars() {
+    let rt = rt();
+    let df = table(300);
+    let want = df
+        .clone()
+        .lazy()
+        .filter(col("x").gt(lit(0.0)))
+        .with_columns([
+            (col("x") * lit(2.0)).alias("x2"),
+            col("y").abs().alias("ay"),
+        ])
+        .drop(Selector::ByName {
+            names: ["g".into()].into(),
+            strict: true,
+        })
+        .rename(["y"], ["why"], true)
+        .select([col("k"), col("x2"), col("why"), col("ay")])
+        .collect()
+        .unwrap();
+    for (name, f) in partitionings(&df) {
+        let q = f
+            .filter(col("x").gt(lit(0.0)))
+            .unwrap()
+            .with_columns([
+                (col("x") * lit(2.0)).alias("x2"),
+                col("y").abs().alias("ay"),
+            ])
+            .unwrap()
+            .drop(&["g"])
+            .unwrap()
+            .rename(&[("y", "why")])
+            .unwrap()
+            .select([col("k"), col("x2"), col("why"), col("ay")])
+            .unwrap();
+        assert_same(&name, &rt.compute(&q).unwrap(), &want, true);
+        assert_eq!(rt.compute(&q.len()).unwrap() as usize, want.height());
+    }
+}
+
+#[test]
+fn map_partitions_and_head() {
+    let rt = rt();
+    let df = table(100);
+    for (name, f) in partitionings(&df) {
+        let m = f
+            .map_partitions(|d| d.lazy().with_column(col("y") + lit(1)).collect())
+            .unwrap();
+        let want = df
+            .clone()
+            .lazy()
+            .with_column(col("y") + lit(1))
+            .collect()
+            .unwrap();
+        assert_same(&name, &rt.compute(&m).unwrap(), &want, true);
+        let h = f.head(&rt, 13).unwrap();
+        assert_same(&name, &h, &df.head(Some(13)), true);
+    }
+}
+
+#[test]
+fn group_by_decomposable_aggregations_match_polars() {
+    let rt = rt();
+    let df = table(500);
+    let aggs = || {
+        vec![
+            col("x").sum().alias("sum"),
+            col("y").sum().alias("ysum"),
+            col("x").mean().alias("mean"),
+            col("x").count().alias("count"),
+            len().alias("len"),
+            col("x").min().alias("min"),
+            col("y").max().alias("max"),
+            col("x").var(1).alias("var"),
+            col("x").std(0).alias("std0"),
+            col("y").var(1).alias("yvar"),
+            col("x").first().alias("first"),
+            col("y").last().alias("last"),
+            (col("x") * lit(2.0)).mean().alias("mean2x"),
+        ]
+    };
+    for keys in [vec!["k"], vec!["g"], vec!["k", "g"]] {
+        let want = df
+            .clone()
+            .lazy()
+            .group_by(keys.iter().map(|k| col(*k)).collect::<Vec<_>>())
+            .agg(aggs())
+            .collect()
+            .unwrap();
+        for (name, f) in partitionings(&df) {
+            let got = rt
+                .compute(&f.group_by(keys.clone()).agg(aggs()).unwrap())
+                .unwrap();
+            assert_same(&format!("{name} by {keys:?}"), &got, &want, false);
+            let split = f.group_by(keys.clone()).split_out(3).agg(aggs()).unwrap();
+            assert_eq!(split.num_partitions(), 3);
+            assert_same(
+                &format!("{name} by {keys:?} split_out 3"),
+                &rt.compute(&split).unwrap(),
+                &want,
+                false,
+            );
+        }
+    }
+}
+
+#[test]
+fn group_by_holistic_aggregations_are_exact() {
+    let rt = rt();
+    let df = table(400);
+    let aggs = || {
+        vec![
+            col("x").n_unique().alias("nu"),
+            col("y").median().alias("med"),
+            col("y")
+                .quantile(lit(0.25), QuantileMethod::Linear)
+                .alias("q25"),
+            col("x").sum().alias("s"),
+        ]
+    };
+    let want = df
+        .clone()
+        .lazy()
+        .group_by([col("k")])
+        .agg(aggs())
+        .collect()
+        .unwrap();
+    for (name, f) in partitionings(&df) {
+        let got = rt.compute(&f.group_by(["k"]).agg(aggs()).unwrap()).unwrap();
+        assert_same(&name, &got, &want, false);
+    }
+}
+
+#[test]
+fn whole_frame_agg_value_counts_unique() {
+    let rt = rt();
+    let df = table(300);
+    let want = df
+        .clone()
+        .lazy()
+        .select([col("x").sum(), col("y").mean().alias("ym"), len()])
+        .collect()
+        .unwrap();
+    let want_vc = df
+        .clone()
+        .lazy()
+        .group_by([col("k")])
+        .agg([len().alias("count")])
+        .collect()
+        .unwrap();
+    let dup = df.vstack(&df.slice(10, 50)).unwrap();
+    let want_u = dup
+        .clone()
+        .lazy()
+        .unique_stable(None, UniqueKeepStrategy::First)
+        .collect()
+        .unwrap();
+    let want_u_kg = dup
+        .clone()
+        .lazy()
+        .unique_stable(
+            Some(Selector::ByName {
+                names: ["k".into(), "g".into()].into(),
+                strict: true,
+            }),
+            UniqueKeepStrategy::First,
+        )
+        .collect()
+        .unwrap();
+    for (name, f) in partitionings(&df) {
+        let got = rt
+            .compute(
+                &f.agg([col("x").sum(), col("y").mean().alias("ym"), len()])
+                    .unwrap(),
+            )
+            .unwrap();
+        assert_same(&name, &got, &want, true);
+        let got = rt.compute(&f.value_counts("k").unwrap()).unwrap();
+        assert_same(&name, &got, &want_vc, false);
+    }
+    for (name, f) in partitionings(&dup) {
+        assert_same(
+            &name,
+            &rt.compute(&f.unique().unwrap()).unwrap(),
+            &want_u,
+            false,
+        );
+        let got = rt
+            .compute(&f.drop_duplicates(Some(&["k", "g"])).unwrap())
+            .unwrap();
+        // First occurrence kept: the whole rows must match, not just the keys.
+        assert_same(&name, &got, &want_u_kg, false);
+    }
+}
+
+#[test]
+fn joins_match_polars_broadcast_and_shuffle() {
+    let rt = rt();
+    let left = table(300);
+    let right = table(120)
+        .lazy()
+        .select([col("k"), col("g"), (col("y") * lit(10)).alias("z")])
+        .unique_stable(None, UniqueKeepStrategy::First)
+        .collect()
+        .unwrap();
+    for how in [
+        JoinHow::Inner,
+        JoinHow::Left,
+        JoinHow::Full,
+        JoinHow::Semi,
+        JoinHow::Anti,
+    ] {
+        let jt = match how {
+            JoinHow::Inner => JoinType::Inner,
+            JoinHow::Left => JoinType::Left,
+            JoinHow::Full => JoinType::Full,
+            JoinHow::Semi => JoinType::Semi,
+            JoinHow::Anti => JoinType::Anti,
+        };
+        for keys in [vec!["k"], vec!["k", "g"]] {
+            let ke: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+            let want = left
+                .clone()
+                .lazy()
+                .join(
+                    right.clone().lazy(),
+                    ke.clone(),
+                    ke.clone(),
+                    JoinArgs::new(jt.clone()),
+                )
+                .collect()
+                .unwrap();
+            for (name, lf) in partitionings(&left) {
+                for (rname, rf) in [
+                    ("right 1 partition", frame::from_polars(right.clone(), 1)),
+                    ("right 4 partitions", frame::from_polars(right.clone(), 4)),
+                ] {
+                    let what = format!("{how:?} on {keys:?}, left {name}, {rname}");
+                    let opts = JoinOptions::new(how);
+                    let got = rt
+                        .compute(&lf.join(&rf, &keys, &keys, opts).unwrap())
+                        .unwrap();
+                    assert_same(&what, &got, &want, false);
+                    let shuffled = JoinOptions::new(how).broadcast(false).partitions(3);
+                    let got = rt
+                        .compute(&lf.join(&rf, &keys, &keys, shuffled).unwrap())
+                        .unwrap();
+                    assert_same(&format!("{what}, shuffle"), &got, &want, false);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn join_checks_keys_at_build_time() {
+    let left = frame::from_polars(table(10), 2);
+    let right = frame::from_polars(table(10), 2);
+    let e = left
+        .join(&right, &["nope"], &["k"], JoinOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nope"), "{e}");
+    let e = left
+        .join(&right, &["k"], &["g"], JoinOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`k`") && e.contains("`g`"), "{e}");
+    assert!(left
+        .join(
+            &right,
+            &["k"],
+            &["k"],
+            JoinOptions::new(JoinHow::Full).broadcast(true)
+        )
+        .is_err());
+}
+
+#[test]
+fn sort_matches_polars_and_detects_sorted_input() {
+    let rt = rt();
+    let df = table(400);
+    for (name, f) in partitionings(&df) {
+        for (by, desc) in [("x", false), ("y", true), ("k", false)] {
+            let want = df
+                .sort(
+                    [by],
+                    SortMultipleOptions::default()
+                        .with_order_descending(desc)
+                        .with_nulls_last(true)
+                        .with_maintain_order(true),
+                )
+                .unwrap();
+            let s = f.sort(&rt, by, desc).unwrap();
+            let got = rt.compute(&s).unwrap();
+            // Ties may come in any order: compare the sort column in order, rows as a set.
+            assert!(
+                got.column(by)
+                    .unwrap()
+                    .as_materialized_series()
+                    .equals_missing(want.column(by).unwrap().as_materialized_series()),
+                "{name}: sort by {by}"
+            );
+            assert_same(&format!("{name} sort {by}"), &got, &want, false);
+        }
+        // Already sorted by t: nothing shuffled, no divisions computed.
+        let s = f.sort(&rt, "t", false).unwrap();
+        assert!(s.divisions().is_none(), "{name}: sorted input was shuffled");
+        assert_eq!(s.sorted_by(), Some("t"));
+        assert_same(&name, &rt.compute(&s).unwrap(), &df, true);
+        let small = rt.compute(&f.nsmallest(5, "x").unwrap()).unwrap();
+        let want = df
+            .sort(
+                ["x"],
+                SortMultipleOptions::default()
+                    .with_nulls_last(true)
+                    .with_maintain_order(true),
+            )
+            .unwrap()
+            .head(Some(5));
+        assert_same(&name, &small, &want, true);
+        let large = rt.compute(&f.nlargest(3, "y").unwrap()).unwrap();
+        let want = df
+            .sort(
+                ["y"],
+                SortMultipleOptions::default()
+                    .with_order_descending(true)
+                    .with_nulls_last(true)
+                    .with_maintain_order(true),
+            )
+            .unwrap()
+            .head(Some(3));
+        assert_same(&name, &large, &want, true);
+    }
+}
+
+#[test]
+fn rolling_across_partitions_matches_polars() {
+    use brisk::frame::timeseries::{RollingAgg, Window};
+    let rt = rt();
+    let df = table(300);
+    let opts = RollingOptionsFixedWindow {
+        window_size: 10,
+        min_periods: 10,
+        ..Default::default()
+    };
+    let want = df
+        .clone()
+        .lazy()
+        .with_columns([col("x").rolling_mean(opts.clone()).alias("rm")])
+        .collect()
+        .unwrap();
+    let want_sum = df
+        .clone()
+        .lazy()
+        .with_columns([col("y").rolling_sum(opts.clone()).alias("rs")])
+        .collect()
+        .unwrap();
+    let want_dur = df
+        .clone()
+        .lazy()
+        .rolling(
+            col("t"),
+            [],
+            RollingGroupOptions {
+                index_column: "t".into(),
+                period: Duration::parse("1h"),
+                offset: -Duration::parse("1h"),
+                closed_window: ClosedWindow::Right,
+            },
+        )
+        .agg([col("x").mean().alias("hm")])
+        .collect()
+        .unwrap();
+    let want_dur = df
+        .hstack(&[want_dur.column("hm").unwrap().clone()])
+        .unwrap();
+    for (name, f) in partitionings(&df) {
+        let r = f
+            .rolling("x", Window::Rows(10), RollingAgg::Mean, "rm")
+            .unwrap();
+        assert_same(&name, &rt.compute(&r).unwrap(), &want, true);
+        let r = f
+            .rolling("y", Window::Rows(10), RollingAgg::Sum, "rs")
+            .unwrap();
+        assert_same(&name, &rt.compute(&r).unwrap(), &want_sum, true);
+        let r = f
+            .rolling(
+                "x",
+                Window::Duration {
+                    by: "t".into(),
+                    period: "1h".into(),
+                },
+                RollingAgg::Mean,
+                "hm",
+            )
+            .unwrap();
+        assert_same(
+            &format!("{name} 1h"),
+            &rt.compute(&r).unwrap(),
+            &want_dur,
+            true,
+        );
+    }
+}
+
+#[test]
+fn resample_matches_group_by_dynamic() {
+    let rt = rt();
+    let df = table(500);
+    let want = df
+        .clone()
+        .lazy()
+        .group_by_dynamic(
+            col("t"),
+            [],
+            DynamicGroupOptions {
+                index_column: "t".into(),
+                every: Duration::parse("1h"),
+                period: Duration::parse("1h"),
+                offset: Duration::parse("0ns"),
+                ..Default::default()
+            },
+        )
+        .agg([col("x").mean().alias("m"), col("y").sum().alias("s"), len()])
+        .collect()
+        .unwrap();
+    for (name, f) in partitionings(&df) {
+        let r = f
+            .resample(
+                "t",
+                "1h",
+                [col("x").mean().alias("m"), col("y").sum().alias("s"), len()],
+            )
+            .unwrap();
+        assert_same(&name, &rt.compute(&r).unwrap(), &want, true);
+    }
+}
+
+#[test]
+fn build_time_errors_name_the_column() {
+    let f = frame::from_polars(table(10), 2);
+    let e = f.filter(col("nope").gt(lit(1))).unwrap_err().to_string();
+    assert!(e.contains("nope"), "{e}");
+    let e = f.select([col("zzz")]).unwrap_err().to_string();
+    assert!(e.contains("zzz"), "{e}");
+    let e = f
+        .group_by(["missing"])
+        .agg([col("x").sum()])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing"), "{e}");
+    let e = f
+        .group_by(["k"])
+        .agg([col("xx").mean()])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("xx"), "{e}");
+    // A type mismatch: string column compared arithmetically.
+    let e = f.with_column(col("k") * lit(2.5)).unwrap_err().to_string();
+    assert!(e.contains("with_columns"), "{e}");
+    assert!(f.drop(&["nope"]).unwrap_err().to_string().contains("nope"));
+}

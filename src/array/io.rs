@@ -1,0 +1,1 @@
+//! Reading and writing arrays: `.npy` files and directories of blocks.

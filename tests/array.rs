@@ -541,3 +541,39 @@ proptest! {
 
 #[allow(dead_code)]
 fn _types(_: Array<f64>) {}
+
+#[test]
+fn npy_and_dir_round_trips() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let g = grid(13, 7);
+    let x = array::from_ndarray(g.clone(), (4, 3)).unwrap();
+    let p = dir.path().join("x.npy");
+    x.to_npy(&rt, &p).unwrap();
+    let h = array::io::read_header(&p).unwrap();
+    assert_eq!(
+        (h.descr.as_str(), h.shape.clone(), h.data_offset % 64),
+        ("<f8", vec![13, 7], 0)
+    );
+    // Read back with other chunks: row runs, column pieces.
+    for c in [(5, 7), (13, 2), (3, 4)] {
+        let y = array::io::from_npy::<f64>(&p, c).unwrap();
+        assert_eq!(rt.compute(&y).unwrap(), g.clone().into_dyn());
+    }
+    let err = array::io::from_npy::<i32>(&p, 4).err().unwrap().to_string();
+    assert!(err.contains("<f8") && err.contains("int32"), "{err}");
+    let i = array::arange::<i32>(0.0, 10.0, 1.0, 3).unwrap();
+    let pi = dir.path().join("i.npy");
+    i.to_npy(&rt, &pi).unwrap();
+    assert_eq!(
+        rt.compute(&array::io::from_npy::<i32>(&pi, 4).unwrap())
+            .unwrap(),
+        rt.compute(&i).unwrap()
+    );
+    let d = dir.path().join("blocks");
+    (&x * 3.0).to_dir(&rt, &d).unwrap();
+    let back = array::io::from_dir::<f64>(&d).unwrap();
+    assert_eq!(back.chunks(), x.chunks());
+    close(&rt.compute(&back).unwrap(), &(&g * 3.0).into_dyn());
+    assert!(array::io::from_dir::<f32>(&d).is_err());
+}

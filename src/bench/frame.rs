@@ -1,31 +1,685 @@
 //! `brisk bench frame`, `brisk bench frame-join` and `brisk gen`: the frame workloads (issue 5).
-//! Owned by the frame work.
+//!
+//! `brisk gen timeseries --dir DIR --files 20 --rows 2500000` writes CSV files with columns
+//! `timestamp` (1 s apart from 2000-01-01, sorted across files), `id` (Poisson, mean 1000),
+//! `name` (one of 676), `x`, `y` (uniform −1..1, 12 decimals). Files are written in parallel,
+//! each through a buffered writer with numbers formatted by hand.
+//!
+//! `brisk bench frame --dir DIR` runs the seven queries of issue 5, each in a child process
+//! (the binary re-executed with a hidden flag) so that its peak RSS (`VmHWM`) is its own, and
+//! prints `query=<q> engine=<e> wall_s=<f> peak_rss_mib=<f> check=<checksum>`. Engines:
+//! `brisk` (this crate's frames; the child runs with `POLARS_MAX_THREADS=1` so polars' pool
+//! does not add threads next to brisk's workers) and `polars` (polars' own streaming engine in
+//! the same binary, `POLARS_MAX_THREADS` = threads: a same-build baseline). The checksum is the
+//! sum of the result's value column, so engines can be compared.
+//!
+//! `brisk bench frame-join --rows N --memory-limit 2GiB` joins two generated tables of `N`
+//! rows each (key, an integer, a 32-byte string) on a high-cardinality key through the hash
+//! shuffle, with the runtime's memory limit; every key matches exactly once, so the expected
+//! row count and checksum are known in closed form and checked.
 
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use polars::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::frame::{self, CsvOptions, Frame, JoinHow, JoinOptions};
+use crate::sched::{ComputeOptions, ProgressMode, Runtime};
 use crate::{Error, Result};
+
+/// The queries, in order.
+pub const QUERIES: [&str; 7] = [
+    "groupby_name_mean",
+    "groupby_month_var",
+    "filter_groupby_id_sum",
+    "resample_1h_mean",
+    "rolling_100_mean_sum",
+    "sort_x_head",
+    "join_names",
+];
 
 /// Options of `brisk bench frame`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Directory of timeseries CSVs (from `brisk gen timeseries`).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// `brisk`, `polars` (polars' streaming engine in this binary) or `both`.
+    #[arg(long, default_value = "both")]
+    pub engine: String,
+    /// Worker threads (brisk) / polars threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Run only these queries (comma-separated).
+    #[arg(long)]
+    pub queries: Option<String>,
+    /// CSV partition size in MiB (brisk).
+    #[arg(long, default_value_t = 64)]
+    pub partition_mib: u64,
+    /// Runs one query in this process (used by the parent; prints one line).
+    #[arg(long, hide = true)]
+    pub child: Option<String>,
+}
 
 /// Options of `brisk bench frame-join`.
 #[derive(clap::Args, Debug)]
-pub struct JoinArgs {}
+pub struct JoinArgs {
+    /// Rows per table (100M ≈ 6 GB in memory per table).
+    #[arg(long, default_value_t = 100_000_000)]
+    pub rows: usize,
+    /// Rows per partition.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub partition_rows: usize,
+    /// The runtime's memory limit.
+    #[arg(long, default_value = "2GiB")]
+    pub memory_limit: String,
+    /// Worker threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Directory for spill files (default: the runtime's).
+    #[arg(long)]
+    pub spill_dir: Option<PathBuf>,
+    /// Show a progress bar.
+    #[arg(long)]
+    pub progress: bool,
+}
 
 /// `brisk gen ...`: data generators.
 #[derive(clap::Subcommand, Debug)]
-pub enum Gen {}
-
-/// Runs `brisk bench frame`.
-pub fn main(_args: Args) -> Result<()> {
-    Err(Error::msg("brisk bench frame: not built yet"))
+pub enum Gen {
+    /// Timeseries CSVs: timestamp, id, name, x, y.
+    Timeseries {
+        /// Output directory (created).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Number of files.
+        #[arg(long, default_value_t = 20)]
+        files: usize,
+        /// Rows per file.
+        #[arg(long, default_value_t = 2_500_000)]
+        rows: usize,
+        /// Random seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// The two join tables of `bench frame-join`, as Parquet files (one per partition).
+    JoinTables {
+        /// Output directory (`left/`, `right/` are created in it).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Rows per table.
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: usize,
+        /// Rows per file.
+        #[arg(long, default_value_t = 1_000_000)]
+        partition_rows: usize,
+    },
 }
 
-/// Runs `brisk bench frame-join`.
-pub fn join_main(_args: JoinArgs) -> Result<()> {
-    Err(Error::msg("brisk bench frame-join: not built yet"))
+// ---------------------------------------------------------------------------------------------
+// Generators.
+
+/// The 676 names: two syllables from a fixed list of 26 each.
+pub fn names() -> Vec<String> {
+    const A: [&str; 26] = [
+        "Al", "Bo", "Ca", "Di", "Ed", "Fa", "Ge", "Ha", "Iv", "Jo", "Ka", "La", "Mi", "No", "Ol",
+        "Pa", "Qu", "Ra", "Sa", "Ti", "Ur", "Vi", "Wa", "Xa", "Yv", "Ze",
+    ];
+    const B: [&str; 26] = [
+        "ice", "bert", "rol", "ana", "win", "tima", "orge", "nnah", "an", "hn", "te", "ura",
+        "chael", "rah", "iver", "trick", "inn", "chel", "muel", "na", "sula", "ctor", "lter",
+        "vier", "onne", "lda",
+    ];
+    let mut out = Vec::with_capacity(676);
+    for a in A {
+        for b in B {
+            out.push(format!("{a}{b}"));
+        }
+    }
+    out
+}
+
+fn push_uint(buf: &mut Vec<u8>, mut v: u64, width: usize) {
+    let mut tmp = [b'0'; 20];
+    let mut i = 20;
+    while v > 0 || 20 - i < width.max(1) {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    buf.extend_from_slice(&tmp[i..]);
+}
+
+/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Writes `x ∈ [-1, 1]` given as `k / 10^12`.
+fn push_fixed12(buf: &mut Vec<u8>, k: i64) {
+    if k < 0 {
+        buf.push(b'-');
+    }
+    let a = k.unsigned_abs();
+    push_uint(buf, a / 1_000_000_000_000, 1);
+    buf.push(b'.');
+    push_uint(buf, a % 1_000_000_000_000, 12);
+}
+
+const EPOCH_2000: i64 = 946_684_800;
+
+fn gen_timeseries_file(path: &Path, file: usize, rows: usize, seed: u64) -> Result<u64> {
+    let names = names();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (file as u64).wrapping_mul(0x9E37_79B9));
+    let poisson =
+        rand_distr::Poisson::new(1000.0f64).map_err(|e| Error::msg(format!("poisson: {e}")))?;
+    let f =
+        std::fs::File::create(path).map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    let mut w = BufWriter::with_capacity(1 << 20, f);
+    let mut line: Vec<u8> = Vec::with_capacity(1 << 16);
+    line.extend_from_slice(b"timestamp,id,name,x,y\n");
+    let start = EPOCH_2000 + (file * rows) as i64;
+    let mut day = i64::MIN;
+    let mut date_str = Vec::new();
+    let mut bytes = 0u64;
+    for r in 0..rows {
+        let t = start + r as i64;
+        let d = t.div_euclid(86_400);
+        if d != day {
+            day = d;
+            let (y, m, dd) = civil(d);
+            date_str.clear();
+            push_uint(&mut date_str, y as u64, 4);
+            date_str.push(b'-');
+            push_uint(&mut date_str, m as u64, 2);
+            date_str.push(b'-');
+            push_uint(&mut date_str, dd as u64, 2);
+            date_str.push(b' ');
+        }
+        let s = t.rem_euclid(86_400) as u64;
+        line.extend_from_slice(&date_str);
+        push_uint(&mut line, s / 3600, 2);
+        line.push(b':');
+        push_uint(&mut line, s / 60 % 60, 2);
+        line.push(b':');
+        push_uint(&mut line, s % 60, 2);
+        line.push(b',');
+        let id: f64 = rng.sample(poisson);
+        push_uint(&mut line, id as u64, 1);
+        line.push(b',');
+        line.extend_from_slice(names[rng.random_range(0..names.len())].as_bytes());
+        line.push(b',');
+        push_fixed12(
+            &mut line,
+            rng.random_range(-1_000_000_000_000i64..=1_000_000_000_000),
+        );
+        line.push(b',');
+        push_fixed12(
+            &mut line,
+            rng.random_range(-1_000_000_000_000i64..=1_000_000_000_000),
+        );
+        line.push(b'\n');
+        if line.len() > 60_000 {
+            w.write_all(&line)
+                .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+            bytes += line.len() as u64;
+            line.clear();
+        }
+    }
+    w.write_all(&line)
+        .and_then(|_| w.flush())
+        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    bytes += line.len() as u64;
+    Ok(bytes)
+}
+
+/// Key permutation for the join tables: `i ↦ i·p mod n` with `p` coprime to `n`.
+fn perm_mult(n: u64, salt: u64) -> u64 {
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    let mut p = (0x9E37_79B9_7F4A_7C15u64 ^ salt) % n.max(2);
+    while gcd(p, n) != 1 {
+        p += 1;
+    }
+    p
+}
+
+/// Rows `[start, end)` of join table `side` (0 left, 1 right) of `n` rows: `key` (a
+/// permutation of `0..n`), `v` (left: `3·key mod 1000`, right: `7·key mod 1000`), `pad`
+/// (32 hex characters).
+pub fn join_table_part(side: u8, n: usize, start: usize, end: usize) -> PolarsResult<DataFrame> {
+    let nn = n as u64;
+    let p = perm_mult(nn, side as u64 * 0x1234_5678) as u128;
+    let mut key = Vec::with_capacity(end - start);
+    let mut v = Vec::with_capacity(end - start);
+    let mut pad = Vec::with_capacity(end - start);
+    let mul = if side == 0 { 3 } else { 7 };
+    for i in start..end {
+        let k = ((i as u128 * p) % nn as u128) as i64;
+        key.push(k);
+        v.push((k * mul) % 1000);
+        pad.push(format!(
+            "{:032x}",
+            (k as u64).wrapping_mul(0x2545_F491_4F6C_DD1D) as u128 * 3
+        ));
+    }
+    let vname = if side == 0 { "v" } else { "w" };
+    DataFrame::new(
+        end - start,
+        vec![
+            Column::new("key".into(), key),
+            Column::new(vname.into(), v),
+            Column::new(if side == 0 { "pad" } else { "pad_r" }.into(), pad),
+        ],
+    )
+}
+
+fn join_schema(side: u8) -> Schema {
+    Schema::from_iter([
+        Field::new("key".into(), DataType::Int64),
+        Field::new(if side == 0 { "v" } else { "w" }.into(), DataType::Int64),
+        Field::new(
+            if side == 0 { "pad" } else { "pad_r" }.into(),
+            DataType::String,
+        ),
+    ])
+}
+
+/// The generated join table as a frame (partitions generated inside their tasks).
+pub fn join_table(side: u8, rows: usize, partition_rows: usize) -> Frame {
+    let pr = partition_rows.max(1);
+    let parts = rows.div_ceil(pr);
+    frame::from_fn(parts, join_schema(side), move |i| {
+        join_table_part(side, rows, i * pr, ((i + 1) * pr).min(rows))
+    })
 }
 
 /// Runs `brisk gen ...`.
 pub fn gen_main(gen: Gen) -> Result<()> {
-    match gen {}
+    match gen {
+        Gen::Timeseries {
+            dir,
+            files,
+            rows,
+            seed,
+        } => {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::msg(format!("{}: {e}", dir.display())))?;
+            let t = Instant::now();
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let total = std::sync::atomic::AtomicU64::new(0);
+            let failed = parking_lot::Mutex::new(None);
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    s.spawn(|| loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= files {
+                            break;
+                        }
+                        let path = dir.join(format!("ts-{i:03}.csv"));
+                        match gen_timeseries_file(&path, i, rows, seed) {
+                            Ok(b) => {
+                                total.fetch_add(b, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            Err(e) => *failed.lock() = Some(e),
+                        }
+                    });
+                }
+            });
+            if let Some(e) = failed.into_inner() {
+                return Err(e);
+            }
+            println!(
+                "wrote {files} files, {} rows, {:.2} GB in {:.1} s",
+                files * rows,
+                total.into_inner() as f64 / 1e9,
+                t.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Gen::JoinTables {
+            dir,
+            rows,
+            partition_rows,
+        } => {
+            let rt = Runtime::builder().build()?;
+            for side in [0u8, 1] {
+                let sub = dir.join(if side == 0 { "left" } else { "right" });
+                let n = rt.compute(&join_table(side, rows, partition_rows).to_parquet(&sub)?)?;
+                println!("wrote {n} rows to {}", sub.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries.
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|v| v.parse::<f64>().ok()))
+        })
+        .flatten()
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Sum of column `c` as f64 (the checksum).
+fn checksum(df: &DataFrame, c: &str) -> Result<f64> {
+    let s = df
+        .column(c)
+        .map_err(|e| Error::msg(format!("check column {c}: {e}")))?
+        .as_materialized_series()
+        .cast(&DataType::Float64)
+        .map_err(|e| Error::msg(format!("check column {c}: {e}")))?;
+    Ok(s.f64()
+        .map(|ca| ca.sum().unwrap_or(0.0))
+        .unwrap_or(f64::NAN))
+}
+
+fn names_table() -> DataFrame {
+    let names = names();
+    let groups: Vec<String> = (0..names.len()).map(|i| format!("g{}", i % 10)).collect();
+    DataFrame::new(
+        names.len(),
+        vec![
+            Column::new("name".into(), names),
+            Column::new("group".into(), groups),
+        ],
+    )
+    .unwrap_or_default()
+}
+
+fn brisk_query(
+    q: &str,
+    dir: &Path,
+    threads: usize,
+    partition_mib: u64,
+) -> Result<(f64, DataFrame, &'static str)> {
+    let rt = Runtime::builder().threads(threads).build()?;
+    let pattern = format!("{}/*.csv", dir.display());
+    let opts = CsvOptions::default().partition_size(partition_mib << 20);
+    let plain = || frame::read_csv(&pattern, opts.clone());
+    let dated = || frame::read_csv(&pattern, opts.clone().parse_dates(true));
+    let t = Instant::now();
+    let (df, col_name) = match q {
+        "groupby_name_mean" => (
+            rt.compute(&plain()?.group_by(["name"]).agg([col("x").mean()])?)?,
+            "x",
+        ),
+        "groupby_month_var" => (
+            rt.compute(
+                &dated()?
+                    .with_column(col("timestamp").dt().month().alias("month"))?
+                    .group_by(["month"])
+                    .agg([col("x").var(1)])?,
+            )?,
+            "x",
+        ),
+        "filter_groupby_id_sum" => (
+            rt.compute(
+                &plain()?
+                    .filter(col("x").gt(lit(0.0)))?
+                    .group_by(["id"])
+                    .agg([col("y").sum()])?,
+            )?,
+            "y",
+        ),
+        "resample_1h_mean" => (
+            rt.compute(&dated()?.resample("timestamp", "1h", [col("x").mean()])?)?,
+            "x",
+        ),
+        "rolling_100_mean_sum" => (
+            rt.compute(
+                &plain()?
+                    .select([col("x")])?
+                    .rolling(
+                        "x",
+                        frame::timeseries::Window::Rows(100),
+                        frame::timeseries::RollingAgg::Mean,
+                        "r",
+                    )?
+                    .agg([col("r").sum()])?,
+            )?,
+            "r",
+        ),
+        "sort_x_head" => (rt.compute(&plain()?.nsmallest(5, "x")?)?, "x"),
+        "join_names" => {
+            let names = frame::from_polars(names_table(), 1);
+            (
+                rt.compute(
+                    &plain()?
+                        .join(
+                            &names,
+                            &["name"],
+                            &["name"],
+                            JoinOptions::new(JoinHow::Inner),
+                        )?
+                        .group_by(["group"])
+                        .agg([col("x").mean()])?,
+                )?,
+                "x",
+            )
+        }
+        other => return Err(Error::msg(format!("unknown query {other}"))),
+    };
+    Ok((t.elapsed().as_secs_f64(), df, col_name))
+}
+
+fn polars_query(q: &str, dir: &Path) -> Result<(f64, DataFrame, &'static str)> {
+    let pattern = format!("{}/*.csv", dir.display());
+    let scan = |dates: bool| -> Result<LazyFrame> {
+        LazyCsvReader::new(PlRefPath::new(pattern.as_str()))
+            .with_has_header(true)
+            .with_try_parse_dates(dates)
+            .finish()
+            .map_err(|e| Error::msg(format!("scan {pattern}: {e}")))
+    };
+    let t = Instant::now();
+    let (lf, c) = match q {
+        "groupby_name_mean" => (
+            scan(false)?.group_by([col("name")]).agg([col("x").mean()]),
+            "x",
+        ),
+        "groupby_month_var" => (
+            scan(true)?
+                .with_column(col("timestamp").dt().month().alias("month"))
+                .group_by([col("month")])
+                .agg([col("x").var(1)]),
+            "x",
+        ),
+        "filter_groupby_id_sum" => (
+            scan(false)?
+                .filter(col("x").gt(lit(0.0)))
+                .group_by([col("id")])
+                .agg([col("y").sum()]),
+            "y",
+        ),
+        "resample_1h_mean" => (
+            scan(true)?
+                .group_by_dynamic(
+                    col("timestamp"),
+                    [],
+                    DynamicGroupOptions {
+                        index_column: "timestamp".into(),
+                        every: Duration::parse("1h"),
+                        period: Duration::parse("1h"),
+                        offset: Duration::parse("0ns"),
+                        ..Default::default()
+                    },
+                )
+                .agg([col("x").mean()]),
+            "x",
+        ),
+        "rolling_100_mean_sum" => (
+            scan(false)?.select([col("x")
+                .rolling_mean(RollingOptionsFixedWindow {
+                    window_size: 100,
+                    min_periods: 100,
+                    ..Default::default()
+                })
+                .sum()
+                .alias("r")]),
+            "r",
+        ),
+        "sort_x_head" => (
+            scan(false)?
+                .sort(["x"], SortMultipleOptions::default())
+                .slice(0, 5),
+            "x",
+        ),
+        "join_names" => (
+            scan(false)?
+                .join(
+                    names_table().lazy(),
+                    [col("name")],
+                    [col("name")],
+                    polars::prelude::JoinArgs::new(JoinType::Inner),
+                )
+                .group_by([col("group")])
+                .agg([col("x").mean()]),
+            "x",
+        ),
+        other => return Err(Error::msg(format!("unknown query {other}"))),
+    };
+    // The parent sets POLARS_FORCE_STREAMING=1: `collect` runs the streaming engine.
+    let df = lf.collect().map_err(|e| Error::msg(format!("{q}: {e}")))?;
+    Ok((t.elapsed().as_secs_f64(), df, c))
+}
+
+/// Runs `brisk bench frame`.
+pub fn main(args: Args) -> Result<()> {
+    if let Some(q) = &args.child {
+        let (wall, df, c) = match args.engine.as_str() {
+            "brisk" => brisk_query(q, &args.dir, args.threads, args.partition_mib)?,
+            "polars" => polars_query(q, &args.dir)?,
+            e => return Err(Error::msg(format!("unknown engine {e}"))),
+        };
+        println!(
+            "query={q} engine={} wall_s={wall:.2} peak_rss_mib={:.0} check={:.9e} rows={}",
+            args.engine,
+            peak_rss_mib(),
+            checksum(&df, c)?,
+            df.height()
+        );
+        return Ok(());
+    }
+    let engines: Vec<&str> = match args.engine.as_str() {
+        "both" => vec!["brisk", "polars"],
+        e => vec![e],
+    };
+    let queries: Vec<String> = match &args.queries {
+        Some(q) => q.split(',').map(|s| s.trim().to_string()).collect(),
+        None => QUERIES.iter().map(|s| s.to_string()).collect(),
+    };
+    let exe = std::env::current_exe().map_err(|e| Error::msg(format!("current exe: {e}")))?;
+    println!(
+        "# brisk bench frame --dir {} threads={} (each query in a child process)",
+        args.dir.display(),
+        args.threads
+    );
+    for q in &queries {
+        for e in &engines {
+            // polars' pool: one thread next to brisk's workers; all threads for polars alone.
+            let polars_threads = if *e == "brisk" { 1 } else { args.threads };
+            let out = Command::new(&exe)
+                .args(["bench", "frame", "--dir"])
+                .arg(&args.dir)
+                .args(["--engine", e, "--threads", &args.threads.to_string()])
+                .args(["--partition-mib", &args.partition_mib.to_string()])
+                .args(["--child", q])
+                .env("POLARS_MAX_THREADS", polars_threads.to_string())
+                .env(
+                    "POLARS_FORCE_STREAMING",
+                    if *e == "polars" { "1" } else { "0" },
+                )
+                .output()
+                .map_err(|err| Error::msg(format!("running child: {err}")))?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            if out.status.success() {
+                print!("{text}");
+            } else {
+                println!(
+                    "query={q} engine={e} failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `brisk bench frame-join`.
+pub fn join_main(args: JoinArgs) -> Result<()> {
+    let mut b = Runtime::builder()
+        .threads(args.threads)
+        .memory_limit(crate::sched::parse_bytes(&args.memory_limit)?);
+    if let Some(d) = &args.spill_dir {
+        b = b.spill_dir(d);
+    }
+    let rt = b.build()?;
+    let left = join_table(0, args.rows, args.partition_rows);
+    let right = join_table(1, args.rows, args.partition_rows);
+    let joined = left.join(
+        &right,
+        &["key"],
+        &["key"],
+        JoinOptions::new(JoinHow::Inner).broadcast(false),
+    )?;
+    let q = joined.agg([len().alias("n"), col("v").sum(), col("w").sum()])?;
+    let opts = ComputeOptions::new().progress(if args.progress {
+        ProgressMode::Always
+    } else {
+        ProgressMode::Never
+    });
+    let t = Instant::now();
+    let df = rt.compute_with(&q, &opts)?;
+    let wall = t.elapsed().as_secs_f64();
+    let n = checksum(&df, "n")? as u64;
+    let sum = checksum(&df, "v")? as i64 + checksum(&df, "w")? as i64;
+    let mut want = 0i64;
+    for k in 0..args.rows as i64 {
+        want += (3 * k) % 1000 + (7 * k) % 1000;
+    }
+    let stats = rt.memory_stats();
+    let ok = n == args.rows as u64 && sum == want;
+    println!(
+        "frame-join rows={} partitions={} memory_limit={} wall_s={wall:.2} peak_rss_mib={:.0} \
+         spilled_gib={:.2} result_rows={n} checksum={sum} expected_rows={} expected_checksum={want} {}",
+        args.rows,
+        args.rows.div_ceil(args.partition_rows.max(1)),
+        args.memory_limit,
+        peak_rss_mib(),
+        stats.spilled_bytes as f64 / (1u64 << 30) as f64,
+        args.rows,
+        if ok { "OK" } else { "MISMATCH" }
+    );
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::msg("frame-join: result does not match"))
+    }
 }

@@ -132,9 +132,7 @@ pub(crate) fn exprs_columns(es: &[Expr]) -> Option<BTreeSet<PlSmallStr>> {
 
 /// Output names of expressions (the alias, else the first leaf column).
 fn output_names(es: &[Expr], schema_in: &SchemaRef) -> Option<Vec<PlSmallStr>> {
-    let lf = DataFrame::empty_with_schema(schema_in)
-        .lazy()
-        .select(es);
+    let lf = DataFrame::empty_with_schema(schema_in).lazy().select(es);
     let mut lf = lf;
     lf.collect_schema()
         .ok()

@@ -577,3 +577,73 @@ fn npy_and_dir_round_trips() {
     close(&rt.compute(&back).unwrap(), &(&g * 3.0).into_dyn());
     assert!(array::io::from_dir::<f32>(&d).is_err());
 }
+
+/// The full array padded by `d` on every side with `boundary`'s rule.
+fn pad(g: &Array2<f64>, d: usize, boundary: array::Boundary) -> Array2<f64> {
+    let (r, c) = g.dim();
+    Array2::from_shape_fn((r + 2 * d, c + 2 * d), |(i, j)| {
+        let map = |x: isize, n: usize| -> Option<usize> {
+            let n = n as isize;
+            match boundary {
+                array::Boundary::Periodic => Some(x.rem_euclid(n) as usize),
+                array::Boundary::Nearest => Some(x.clamp(0, n - 1) as usize),
+                array::Boundary::Reflect => Some(if x < 0 {
+                    -x - 1
+                } else if x >= n {
+                    2 * n - x - 1
+                } else {
+                    x
+                } as usize),
+                _ => (x >= 0 && x < n).then_some(x as usize),
+            }
+        };
+        let (x, y) = (i as isize - d as isize, j as isize - d as isize);
+        match (map(x, r), map(y, c)) {
+            (Some(a), Some(b)) => g[[a, b]],
+            _ => match boundary {
+                array::Boundary::Constant(v) => v,
+                _ => 0.0,
+            },
+        }
+    })
+}
+
+#[test]
+fn map_overlap_matches_a_padded_stencil() {
+    let rt = rt();
+    let g = grid(11, 9);
+    let x = array::from_ndarray(g.clone(), (4, 3)).unwrap();
+    let box3 = |e: ArrayD<f64>| {
+        let e2 = e.clone().into_dimensionality::<ndarray::Ix2>().unwrap();
+        let (r, c) = e2.dim();
+        let mut out = e2.clone();
+        for i in 1..r.saturating_sub(1) {
+            for j in 1..c.saturating_sub(1) {
+                out[[i, j]] = e2.slice(s![i - 1..i + 2, j - 1..j + 2]).sum();
+            }
+        }
+        out.into_dyn()
+    };
+    for b in [
+        array::Boundary::Periodic,
+        array::Boundary::Reflect,
+        array::Boundary::Nearest,
+        array::Boundary::Constant(2.5),
+    ] {
+        let got = rt.compute(&x.map_overlap(&[1, 1], b, box3)).unwrap();
+        let p = pad(&g, 1, b);
+        let want = Array2::from_shape_fn((11, 9), |(i, j)| p.slice(s![i..i + 3, j..j + 3]).sum());
+        close(&got, &want.into_dyn());
+    }
+    // No boundary: interior cells are the stencil, edge cells stay as they were.
+    let got = rt
+        .compute(&x.map_overlap(&[1, 1], array::Boundary::None, box3))
+        .unwrap();
+    let want = box3(g.clone().into_dyn());
+    close(&got, &want);
+    let err = rt
+        .compute(&x.map_overlap(&[4, 1], array::Boundary::None, |e| e))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("rechunk"), "{err}");
+}

@@ -668,11 +668,12 @@ pub fn join_main(args: JoinArgs) -> Result<()> {
     let ok = n == args.rows as u64 && sum == want;
     println!(
         "frame-join rows={} partitions={} memory_limit={} wall_s={wall:.2} peak_rss_mib={:.0} \
-         spilled_gib={:.2} result_rows={n} checksum={sum} expected_rows={} expected_checksum={want} {}",
+         store_peak_mib={:.0} spilled_gib={:.2} result_rows={n} checksum={sum} expected_rows={} expected_checksum={want} {}",
         args.rows,
         args.rows.div_ceil(args.partition_rows.max(1)),
         args.memory_limit,
         peak_rss_mib(),
+        stats.peak_bytes as f64 / (1u64 << 20) as f64,
         stats.spilled_bytes as f64 / (1u64 << 30) as f64,
         args.rows,
         if ok { "OK" } else { "MISMATCH" }

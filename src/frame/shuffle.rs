@@ -16,6 +16,7 @@ use super::task::{next_op, pl, take_df, Node};
 use super::{concat, Frame};
 use crate::error::Result;
 use crate::graph::Value;
+use crate::spill::codec::Spill;
 use crate::spill::SizeOf;
 
 /// Pieces of one partition, before they are unpacked into separate store values.
@@ -25,6 +26,46 @@ pub(crate) struct Pieces(pub(crate) Vec<DataFrame>);
 impl SizeOf for Pieces {
     fn size_of(&self) -> usize {
         self.0.iter().map(|d| d.size_of()).sum()
+    }
+}
+
+/// Pieces spill like frames: a count, then each piece's length and Arrow IPC bytes.
+impl Spill for Pieces {
+    fn tag() -> &'static str {
+        "brisk-frame-pieces"
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) -> Result<()> {
+        out.extend_from_slice(&(self.0.len() as u64).to_le_bytes());
+        for d in &self.0 {
+            let at = out.len();
+            out.extend_from_slice(&0u64.to_le_bytes());
+            d.encode(out)?;
+            let n = (out.len() - at - 8) as u64;
+            out[at..at + 8].copy_from_slice(&n.to_le_bytes());
+        }
+        Ok(())
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self> {
+        let bad = || crate::Error::internal("shuffle pieces: truncated spill data");
+        let word = |at: usize| -> Result<u64> {
+            let b = bytes.get(at..at + 8).ok_or_else(bad)?;
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            Ok(u64::from_le_bytes(a))
+        };
+        let n = word(0)? as usize;
+        let mut at = 8;
+        let mut out = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            let len = word(at)? as usize;
+            at += 8;
+            let body = bytes.get(at..at + len).ok_or_else(bad)?;
+            out.push(DataFrame::decode(body)?);
+            at += len;
+        }
+        Ok(Pieces(out))
     }
 }
 
@@ -84,7 +125,7 @@ pub(crate) fn shuffle_pieces(
             vec![input.clone()],
             move |inputs| {
                 let df = take_df(&mut inputs[0])?;
-                Ok(Value::new(Pieces(split(df)?)))
+                Ok(Value::spillable(Pieces(split(df)?)))
             },
         );
         for (j, out) in outs.iter_mut().enumerate() {

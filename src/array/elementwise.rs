@@ -134,8 +134,8 @@ fn aligned<T: Elem>(x: &Array<T>, out_chunks: &[Vec<usize>], out_shape: &[usize]
     }
 }
 
-/// Reshapes a block to `ndim` axes by adding leading axes of length 1.
-fn lift<T>(mut b: ArrayD<T>, ndim: usize) -> ArrayD<T> {
+/// Views a block with `ndim` axes by adding leading axes of length 1.
+fn lift_view<T>(mut b: ndarray::ArrayViewD<'_, T>, ndim: usize) -> ndarray::ArrayViewD<'_, T> {
     while b.ndim() < ndim {
         b.insert_axis_inplace(Axis(0));
     }
@@ -271,8 +271,8 @@ impl<T: Elem> Array<T> {
                     idx,
                     vec![a.node_for(idx), b.node_for(idx)],
                     move |x| {
-                        let xa = lift(take_block::<T>(&mut x[0])?, n);
-                        let xb = lift(take_block::<U>(&mut x[1])?, n);
+                        let xa = lift_view(super::borrow_block::<T>(&x[0])?.view(), n);
+                        let xb = lift_view(super::borrow_block::<U>(&x[1])?.view(), n);
                         let va = xa
                             .broadcast(IxDyn(&out_shape))
                             .ok_or_else(|| broadcast_err(xa.shape(), &out_shape))?;
@@ -316,31 +316,37 @@ impl<T: Elem> Array<T> {
                     idx,
                     vec![a.node_for(idx), b.node_for(idx)],
                     move |x| {
-                        let mut xa = lift(take_block::<T>(&mut x[0])?, n);
-                        let mut xb = lift(take_block::<T>(&mut x[1])?, n);
-                        if xa.shape() == out_shape.as_slice() {
-                            if xb.broadcast(xa.raw_dim()).is_none() {
-                                return Err(broadcast_err(xb.shape(), &out_shape));
+                        // Write into an operand that has the output's shape and no other
+                        // reader; otherwise allocate the result.
+                        for (mine, other) in [(0usize, 1usize), (1, 0)] {
+                            let fits = x[mine].downcast_ref::<ArrayD<T>>().is_some_and(|b| {
+                                b.ndim() == n && b.shape() == out_shape.as_slice()
+                            });
+                            if fits && x[mine].ref_count() == 1 {
+                                let mut own = take_block::<T>(&mut x[mine])?;
+                                let o = lift_view(super::borrow_block::<T>(&x[other])?.view(), n);
+                                if o.broadcast(own.raw_dim()).is_none() {
+                                    return Err(broadcast_err(o.shape(), &out_shape));
+                                }
+                                if mine == 0 {
+                                    own.zip_mut_with(&o, |p, &q| *p = f(*p, q));
+                                } else {
+                                    own.zip_mut_with(&o, |q, &p| *q = f(p, *q));
+                                }
+                                return Ok(block_value(own));
                             }
-                            xa.zip_mut_with(&xb, |p, &q| *p = f(*p, q));
-                            Ok(block_value(xa))
-                        } else if xb.shape() == out_shape.as_slice() {
-                            if xa.broadcast(xb.raw_dim()).is_none() {
-                                return Err(broadcast_err(xa.shape(), &out_shape));
-                            }
-                            xb.zip_mut_with(&xa, |q, &p| *q = f(p, *q));
-                            Ok(block_value(xb))
-                        } else {
-                            let va = xa
-                                .broadcast(IxDyn(&out_shape))
-                                .ok_or_else(|| broadcast_err(xa.shape(), &out_shape))?;
-                            let vb = xb
-                                .broadcast(IxDyn(&out_shape))
-                                .ok_or_else(|| broadcast_err(xb.shape(), &out_shape))?;
-                            Ok(block_value(
-                                Zip::from(&va).and(&vb).map_collect(|&p, &q| f(p, q)),
-                            ))
                         }
+                        let xa = lift_view(super::borrow_block::<T>(&x[0])?.view(), n);
+                        let xb = lift_view(super::borrow_block::<T>(&x[1])?.view(), n);
+                        let va = xa
+                            .broadcast(IxDyn(&out_shape))
+                            .ok_or_else(|| broadcast_err(xa.shape(), &out_shape))?;
+                        let vb = xb
+                            .broadcast(IxDyn(&out_shape))
+                            .ok_or_else(|| broadcast_err(xb.shape(), &out_shape))?;
+                        Ok(block_value(
+                            Zip::from(&va).and(&vb).map_collect(|&p, &q| f(p, q)),
+                        ))
                     },
                 )
             })
@@ -481,9 +487,9 @@ pub fn where_<T: Elem>(cond: &Array<bool>, a: &Array<T>, b: &Array<T>) -> Array<
                 idx,
                 vec![c.node_for(idx), xa.node_for(idx), xb.node_for(idx)],
                 move |x| {
-                    let bc = lift(take_block::<bool>(&mut x[0])?, n);
-                    let ba = lift(take_block::<T>(&mut x[1])?, n);
-                    let bb = lift(take_block::<T>(&mut x[2])?, n);
+                    let bc = lift_view(super::borrow_block::<bool>(&x[0])?.view(), n);
+                    let ba = lift_view(super::borrow_block::<T>(&x[1])?.view(), n);
+                    let bb = lift_view(super::borrow_block::<T>(&x[2])?.view(), n);
                     let d = IxDyn(&out_shape);
                     let vc = bc
                         .broadcast(d.clone())

@@ -21,8 +21,7 @@ use std::sync::Arc;
 use ndarray::{ArrayD, IxDyn};
 
 use super::{
-    block_value, fmt_shape, fresh, grid_indices, offsets, take_block, task, Array, Chunks, Elem,
-    NodeRef,
+    block_value, fmt_shape, fresh, grid_indices, offsets, task, Array, Chunks, Elem, NodeRef,
 };
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Key, Value};
@@ -223,12 +222,8 @@ impl<T: Elem> Array<T> {
                 let shape = self.shape.clone();
                 let path = Arc::clone(&path);
                 task(&name, idx, vec![Arc::clone(self.node(idx))], move |inp| {
-                    let b = take_block::<T>(&mut inp[0])?;
-                    let b = if b.is_standard_layout() {
-                        b
-                    } else {
-                        b.as_standard_layout().into_owned()
-                    };
+                    let b = super::borrow_block::<T>(&inp[0])?.as_standard_layout();
+
                     let data = b.as_slice().unwrap_or(&[]);
                     let f = std::fs::OpenOptions::new()
                         .write(true)
@@ -272,8 +267,8 @@ impl<T: Elem> Array<T> {
             .map(|idx| {
                 let path = dir.join(block_file(idx));
                 task(&name, idx, vec![Arc::clone(self.node(idx))], move |inp| {
-                    let b = take_block::<T>(&mut inp[0])?;
-                    let b = b.as_standard_layout();
+                    let b = super::borrow_block::<T>(&inp[0])?.as_standard_layout();
+
                     let mut bytes = header_bytes::<T>(b.shape());
                     bytes.extend(to_bytes(b.as_slice().unwrap_or(&[])));
                     std::fs::write(&path, bytes).map_err(|e| io_err("cannot write", &path, e))?;

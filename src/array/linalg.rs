@@ -77,20 +77,26 @@ fn to2<T: Elem>(b: ArrayD<T>, what: &str) -> Result<ndarray::Array2<T>> {
 }
 
 /// Reshapes a block for a contraction: permute to `perm`, then view as `(rows, cols)`.
-fn as_matrix<T: Elem>(b: ArrayD<T>, perm: &[usize], split: usize) -> Result<Array2<T>> {
+fn as_matrix<'a, T: Elem>(
+    b: ndarray::ArrayViewD<'a, T>,
+    perm: &[usize],
+    split: usize,
+) -> Result<ndarray::CowArray<'a, T, Ix2>> {
     let p = b.permuted_axes(IxDyn(perm));
     let rows: usize = p.shape()[..split].iter().product();
     let cols: usize = p.shape()[split..].iter().product();
+    let bad = |e: ndarray::ShapeError| Error::msg(format!("tensordot block reshape: {e}"));
     if p.ndim() == 2 && split == 1 {
-        return to2(p, "tensordot");
+        return Ok(p.into_dimensionality::<Ix2>().map_err(bad)?.into());
     }
-    let p = if p.is_standard_layout() {
-        p
-    } else {
-        p.as_standard_layout().into_owned()
-    };
-    p.into_shape_with_order((rows, cols))
-        .map_err(|e| Error::msg(format!("tensordot block reshape: {e}")))
+    if p.is_standard_layout() {
+        return Ok(p.into_shape_with_order((rows, cols)).map_err(bad)?.into());
+    }
+    let owned = p.as_standard_layout().into_owned();
+    Ok(owned
+        .into_shape_with_order((rows, cols))
+        .map_err(bad)?
+        .into())
 }
 
 impl<T: LinalgElem> Array<T> {
@@ -213,9 +219,9 @@ pub fn tensordot<T: LinalgElem>(
                     kidx.push(g);
                     task(&gname, &kidx, deps, move |inp| {
                         let mut c = Array2::<T>::zeros((rows, cols));
-                        for (k, pair) in inp.chunks_mut(2).enumerate() {
-                            let x = as_matrix(take_block::<T>(&mut pair[0])?, &ap, sa)?;
-                            let y = as_matrix(take_block::<T>(&mut pair[1])?, &bp, sb)?;
+                        for (k, pair) in inp.chunks(2).enumerate() {
+                            let x = as_matrix(super::borrow_block::<T>(&pair[0])?.view(), &ap, sa)?;
+                            let y = as_matrix(super::borrow_block::<T>(&pair[1])?.view(), &bp, sb)?;
                             if x.dim().1 != y.dim().0 {
                                 return Err(Error::msg(format!(
                                     "dot: block shapes {:?} and {:?} not aligned",

@@ -253,6 +253,18 @@ pub(crate) fn take_block<T: Elem>(v: &mut Value) -> Result<ArrayD<T>> {
     })
 }
 
+/// Borrows a block from a task input (for ops that only read it: no copy even when other
+/// tasks still need the block).
+pub(crate) fn borrow_block<T: Elem>(v: &Value) -> Result<&ArrayD<T>> {
+    v.downcast_ref::<ArrayD<T>>().ok_or_else(|| {
+        Error::msg(format!(
+            "array block has type {}, expected {}",
+            v.type_name(),
+            std::any::type_name::<ArrayD<T>>()
+        ))
+    })
+}
+
 /// Moves any value out of a task input.
 pub(crate) fn take_any<P: Clone + Send + Sync + 'static>(v: &mut Value) -> Result<P> {
     std::mem::take(v).take::<P>().map_err(|v| {

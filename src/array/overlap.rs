@@ -14,9 +14,7 @@ use std::sync::Arc;
 
 use ndarray::{ArrayD, Axis, IxDyn, Slice};
 
-use super::{
-    bail_err, block_value, fmt_shape, fresh, grid_indices, take_block, task, Array, Elem, NodeRef,
-};
+use super::{bail_err, block_value, fmt_shape, fresh, grid_indices, task, Array, Elem, NodeRef};
 use crate::error::Error;
 
 /// How to pad the outer edges of the array.
@@ -122,8 +120,8 @@ impl<T: Elem> Array<T> {
                         _ => T::default(),
                     };
                     let mut ext = ArrayD::<T>::from_elem(IxDyn(&ext_shape), fill);
-                    for (v, (o, _)) in inp.iter_mut().zip(&places) {
-                        let b = take_block::<T>(v)?;
+                    for (v, (o, _)) in inp.iter().zip(&places) {
+                        let b = super::borrow_block::<T>(v)?;
                         let mut src = b.view();
                         let mut dst = ext.view_mut();
                         for a in 0..nd {

@@ -21,8 +21,7 @@ use ndarray::{ArrayD, Axis, IxDyn, Slice};
 
 use super::chunks::{split, Chunks};
 use super::{
-    bail_err, block_value, fresh, grid_indices, offsets, take_block, task, try_arr, Array, Elem,
-    NodeRef,
+    bail_err, block_value, fresh, grid_indices, offsets, task, try_arr, Array, Elem, NodeRef,
 };
 
 /// One piece along an axis: (old block index, range inside the old block, offset in the
@@ -164,7 +163,7 @@ impl<T: Elem> Array<T> {
                             &kidx,
                             vec![Arc::clone(self.node(&oidx))],
                             move |inp| {
-                                let b = take_block::<T>(&mut inp[0])?;
+                                let b = super::borrow_block::<T>(&inp[0])?;
                                 let mut v = b.view();
                                 for (a, r) in ranges.iter().enumerate() {
                                     v.slice_axis_inplace(Axis(a), Slice::from(r.clone()));
@@ -183,8 +182,8 @@ impl<T: Elem> Array<T> {
                 let (deps, dests): (Vec<NodeRef>, Vec<Vec<usize>>) = pieces.into_iter().unzip();
                 task(&mname, nidx, deps, move |inp| {
                     let mut out = ArrayD::<T>::default(IxDyn(&out_shape));
-                    for (v, d) in inp.iter_mut().zip(&dests) {
-                        let p = take_block::<T>(v)?;
+                    for (v, d) in inp.iter().zip(&dests) {
+                        let p = super::borrow_block::<T>(v)?;
                         let mut view = out.view_mut();
                         for (a, (&s, &l)) in d.iter().zip(p.shape()).enumerate() {
                             view.slice_axis_inplace(Axis(a), Slice::from(s..s + l));

@@ -779,7 +779,7 @@ pub(crate) fn reduce<T: Elem, K: Kind<T>>(
                     idx,
                     vec![std::sync::Arc::clone(x.node(idx))],
                     move |inp| {
-                        let b = take_block::<T>(&mut inp[0])?;
+                        let b = super::borrow_block::<T>(&inp[0])?;
                         Ok(crate::graph::Value::new(chunk_view(
                             &*kind,
                             b.view(),

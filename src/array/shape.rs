@@ -229,7 +229,7 @@ impl<T: Elem> Array<T> {
                     }
                 }
                 task(&name, oidx, vec![Arc::clone(self.node(&src))], move |inp| {
-                    let b = take_block::<T>(&mut inp[0])?;
+                    let b = super::borrow_block::<T>(&inp[0])?;
                     let v = b.slice(full_info.as_slice());
                     Ok(block_value(v.as_standard_layout().into_owned()))
                 })
@@ -294,8 +294,10 @@ impl<T: Elem> Array<T> {
                 let mut bshape: Vec<usize> = oidx.iter().zip(&chunks).map(|(&i, c)| c[i]).collect();
                 bshape[axis] = g.len();
                 task(&name, oidx, deps, move |inp| {
-                    let srcs: Vec<ArrayD<T>> =
-                        inp.iter_mut().map(take_block::<T>).collect::<Result<_>>()?;
+                    let srcs: Vec<&ArrayD<T>> = inp
+                        .iter()
+                        .map(super::borrow_block::<T>)
+                        .collect::<Result<_>>()?;
                     let mut out = ArrayD::<T>::default(IxDyn(&bshape));
                     for (k, &(p, j)) in locs.iter().enumerate() {
                         out.index_axis_mut(Axis(axis), k)

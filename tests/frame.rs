@@ -482,3 +482,38 @@ fn build_time_errors_name_the_column() {
     assert!(e.contains("with_columns"), "{e}");
     assert!(f.drop(&["nope"]).unwrap_err().to_string().contains("nope"));
 }
+
+#[test]
+fn describe_and_concat() {
+    let rt = rt();
+    let df = table(250);
+    let want = df
+        .clone()
+        .lazy()
+        .select([
+            col("x").mean().alias("mean"),
+            col("x").std(1).alias("std"),
+            col("y").min().cast(DataType::Float64).alias("ymin"),
+            col("x").null_count().cast(DataType::Float64).alias("nulls"),
+        ])
+        .collect()
+        .unwrap();
+    for (name, f) in partitionings(&df) {
+        let d = rt.compute(&f.describe().unwrap()).unwrap();
+        let x = d.column("x").unwrap().f64().unwrap().clone();
+        let y = d.column("y").unwrap().f64().unwrap().clone();
+        let got = DataFrame::new(
+            1,
+            vec![
+                Column::new("mean".into(), [x.get(2).unwrap()]),
+                Column::new("std".into(), [x.get(3).unwrap()]),
+                Column::new("ymin".into(), [y.get(4).unwrap()]),
+                Column::new("nulls".into(), [x.get(1).unwrap()]),
+            ],
+        )
+        .unwrap();
+        assert_same(&name, &got, &want, true);
+        let two = frame::concat_frames(&[f.clone(), f.clone()]).unwrap();
+        assert_eq!(rt.compute(&two.len()).unwrap(), 500);
+    }
+}

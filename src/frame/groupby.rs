@@ -43,7 +43,8 @@ pub const FAN_IN: usize = 8;
 pub struct GroupBy {
     frame: Frame,
     keys: Vec<PlSmallStr>,
-    split_out: usize,
+    /// Output partitions: `None` = one for the tree, a few for the exact shuffle.
+    split_out: Option<usize>,
     sort: bool,
 }
 
@@ -60,7 +61,7 @@ impl Frame {
                 .into_iter()
                 .map(|k| PlSmallStr::from(k.as_ref()))
                 .collect(),
-            split_out: 1,
+            split_out: None,
             sort: false,
         }
     }
@@ -69,7 +70,7 @@ impl Frame {
     pub fn agg<E: AsRef<[Expr]>>(&self, aggs: E) -> Result<Frame> {
         const KEY: &str = "__brisk_all";
         let f = self.with_column(lit(0i32).alias(KEY))?;
-        let out = f.group_by([KEY]).agg(aggs)?;
+        let out = f.group_by([KEY]).split_out(1).agg(aggs)?;
         out.drop(&[KEY])
     }
 
@@ -142,10 +143,16 @@ struct Spec {
 }
 
 fn decompose(e: &Expr) -> Option<Spec> {
-    let inner = match e {
+    let mut inner = match e {
         Expr::Alias(inner, _) => inner.as_ref(),
         other => other,
     };
+    // A cast of an aggregation: finalize casts to the output type anyway.
+    if let Expr::Cast { expr, .. } = inner {
+        if matches!(expr.as_ref(), Expr::Agg(_) | Expr::Len) {
+            inner = expr.as_ref();
+        }
+    }
     let (kind, input) = match inner {
         Expr::Len => (Kind::Len, lit(0)),
         Expr::Agg(a) => match a {
@@ -268,7 +275,7 @@ impl Spec {
 impl GroupBy {
     /// Hash-partitions the result into `n` partitions instead of one (for many groups).
     pub fn split_out(mut self, n: usize) -> Self {
-        self.split_out = n.max(1);
+        self.split_out = Some(n.max(1));
         self
     }
 
@@ -362,7 +369,7 @@ impl GroupBy {
                 Ok(Value::spillable(out))
             }),
         );
-        let split_out = self.split_out;
+        let split_out = self.split_out.unwrap_or(1);
         let combine_fn = {
             let (ke, co, ps) = (key_exprs.clone(), combine, partial_schema.clone());
             Arc::new(move |dfs: Vec<DataFrame>| -> Result<DataFrame> {
@@ -415,11 +422,9 @@ impl GroupBy {
         out_schema: &SchemaRef,
         needed: BTreeSet<PlSmallStr>,
     ) -> Result<Frame> {
-        let n = if self.split_out > 1 {
-            self.split_out
-        } else {
-            self.frame.parts.len().clamp(1, 64)
-        };
+        let n = self
+            .split_out
+            .unwrap_or_else(|| self.frame.parts.len().clamp(1, 64));
         let cols: Vec<Expr> = self
             .frame
             .schema

@@ -660,3 +660,68 @@ pub fn from_fn(
         .collect();
     Frame::from_parts(parts, schema)
 }
+
+/// Concatenates frames of the same schema, partitions in order.
+pub fn concat_frames(frames: &[Frame]) -> Result<Frame> {
+    let first = frames
+        .first()
+        .ok_or_else(|| Error::config("frame.concat: no frames"))?;
+    let mut parts = Vec::new();
+    for (i, f) in frames.iter().enumerate() {
+        if f.schema != first.schema {
+            return Err(Error::config(format!(
+                "frame.concat: frame {i} has schema {:?}, frame 0 has {:?}",
+                f.schema, first.schema
+            )));
+        }
+        parts.extend(f.materialize().parts);
+    }
+    Ok(Frame::from_parts(parts, first.schema.clone()))
+}
+
+impl Frame {
+    /// Summary statistics of the numeric columns, like polars' `describe`: a column
+    /// `statistic` (count, null_count, mean, std, min, max) and one `f64` column per numeric
+    /// column. Computed in one pass (partial aggregation and a tree combine).
+    pub fn describe(&self) -> Result<Frame> {
+        use polars::prelude::{Column, NamedFrom, Series};
+        let numeric: Vec<PlSmallStr> = self
+            .schema
+            .iter()
+            .filter(|(_, d)| d.is_primitive_numeric())
+            .map(|(n, _)| n.clone())
+            .collect();
+        if numeric.is_empty() {
+            return Err(Error::config("frame.describe: no numeric columns"));
+        }
+        const STATS: [&str; 6] = ["count", "null_count", "mean", "std", "min", "max"];
+        let mut aggs = Vec::new();
+        for c in &numeric {
+            let x = || col(c.clone());
+            let f = |e: Expr, s: &str| e.cast(DataType::Float64).alias(format!("{c}\u{1}{s}"));
+            aggs.push(f(x().count(), "count"));
+            aggs.push(f(x().is_null().sum(), "null_count"));
+            aggs.push(f(x().mean(), "mean"));
+            aggs.push(f(x().std(1), "std"));
+            aggs.push(f(x().min(), "min"));
+            aggs.push(f(x().max(), "max"));
+        }
+        let one_row = self.agg(aggs)?;
+        let cols = numeric.clone();
+        one_row.map_partitions(move |df| {
+            let mut out = vec![Column::new("statistic".into(), STATS.to_vec())];
+            for c in &cols {
+                let mut vals: Vec<Option<f64>> = Vec::with_capacity(STATS.len());
+                for s in STATS {
+                    let v = match df.column(&format!("{c}\u{1}{s}")) {
+                        Ok(col) if col.len() > 0 => col.f64()?.get(0),
+                        _ => None,
+                    };
+                    vals.push(v);
+                }
+                out.push(Series::new(c.clone(), vals).into());
+            }
+            DataFrame::new(STATS.len(), out)
+        })
+    }
+}

@@ -229,10 +229,21 @@ impl<T: Elem> Array<T> {
                         .write(true)
                         .open(&*path)
                         .map_err(|e| io_err("cannot open", &path, e))?;
+                    // Encoded in pieces through one small buffer (no second copy of the block).
+                    const PIECE: usize = 1 << 16;
+                    let mut bytes = Vec::with_capacity(PIECE * T::WIDTH);
                     for (foff, boff, len) in runs(&shape, &start, b.shape()) {
-                        let bytes = to_bytes(&data[boff..boff + len]);
-                        f.write_all_at(&bytes, (hlen + foff * T::WIDTH) as u64)
-                            .map_err(|e| io_err("cannot write", &path, e))?;
+                        let mut done = 0;
+                        while done < len {
+                            let n = PIECE.min(len - done);
+                            bytes.clear();
+                            for &e in &data[boff + done..boff + done + n] {
+                                e.put(&mut bytes);
+                            }
+                            f.write_all_at(&bytes, (hlen + (foff + done) * T::WIDTH) as u64)
+                                .map_err(|e| io_err("cannot write", &path, e))?;
+                            done += n;
+                        }
                     }
                     Ok(Value::unit())
                 })

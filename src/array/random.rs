@@ -39,24 +39,27 @@ pub(crate) fn block_key(seed: u64, block: &[usize]) -> u64 {
     k
 }
 
+/// Independent generators interleaved in a segment (element `e` comes from lane `e % 8`).
+const LANES: usize = 8;
+
 /// Fills `out` with segment `seg` of stream `key` (`out.len() <= SEGMENT`).
-#[inline]
+#[inline(always)]
 fn segment(key: u64, seg: u64, out: &mut [u64]) {
     let base = splitmix(key ^ seg.wrapping_mul(0x2545_F491_4F6C_DD1D));
-    let mut s0 = [0u64; 4];
-    let mut s1 = [0u64; 4];
-    let mut s2 = [0u64; 4];
-    let mut s3 = [0u64; 4];
-    for l in 0..4 {
+    let mut s0 = [0u64; LANES];
+    let mut s1 = [0u64; LANES];
+    let mut s2 = [0u64; LANES];
+    let mut s3 = [0u64; LANES];
+    for l in 0..LANES {
         let b = base.wrapping_add((l as u64) << 32);
         s0[l] = splitmix(b);
         s1[l] = splitmix(b ^ 0x1);
         s2[l] = splitmix(b ^ 0x2);
         s3[l] = splitmix(b ^ 0x3) | 1;
     }
-    let mut chunks = out.chunks_exact_mut(4);
+    let mut chunks = out.chunks_exact_mut(LANES);
     for c in &mut chunks {
-        for l in 0..4 {
+        for l in 0..LANES {
             c[l] = s0[l].wrapping_add(s3[l]);
             let t = s1[l] << 17;
             s2[l] ^= s0[l];
@@ -72,9 +75,8 @@ fn segment(key: u64, seg: u64, out: &mut [u64]) {
     }
 }
 
-/// Fills `out` with elements `flat0..flat0 + out.len()` of stream `key`, mapped by `f` from
-/// raw 64-bit words.
-pub(crate) fn fill_words<T>(key: u64, flat0: usize, out: &mut [T], f: impl Fn(u64) -> T) {
+#[inline(always)]
+fn fill_words_body<T, F: Fn(u64) -> T>(key: u64, flat0: usize, out: &mut [T], f: F) {
     let mut buf = [0u64; SEGMENT];
     let mut pos = 0;
     while pos < out.len() {
@@ -88,6 +90,35 @@ pub(crate) fn fill_words<T>(key: u64, flat0: usize, out: &mut [T], f: impl Fn(u6
         }
         pos += n;
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn fill_words_avx512<T, F: Fn(u64) -> T>(key: u64, flat0: usize, out: &mut [T], f: F) {
+    fill_words_body(key, flat0, out, f)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn fill_words_avx2<T, F: Fn(u64) -> T>(key: u64, flat0: usize, out: &mut [T], f: F) {
+    fill_words_body(key, flat0, out, f)
+}
+
+/// Fills `out` with elements `flat0..flat0 + out.len()` of stream `key`, mapped by `f` from
+/// raw 64-bit words. Uses AVX-512 or AVX2 when the CPU has them (same numbers either way).
+pub(crate) fn fill_words<T, F: Fn(u64) -> T>(key: u64, flat0: usize, out: &mut [T], f: F) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            return unsafe { fill_words_avx512(key, flat0, out, f) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { fill_words_avx2(key, flat0, out, f) };
+        }
+    }
+    fill_words_body(key, flat0, out, f)
 }
 
 /// A uniform double in [0, 1) from the top 52 bits of `w`.

@@ -714,7 +714,7 @@ impl Frame {
                 let mut vals: Vec<Option<f64>> = Vec::with_capacity(STATS.len());
                 for s in STATS {
                     let v = match df.column(&format!("{c}\u{1}{s}")) {
-                        Ok(col) if col.len() > 0 => col.f64()?.get(0),
+                        Ok(col) if !col.is_empty() => col.f64()?.get(0),
                         _ => None,
                     };
                     vals.push(v);

@@ -33,7 +33,6 @@ use super::shuffle::{gather_pieces, hash_split, shuffle_pieces};
 use super::task::{next_op, pl, take_df, Node};
 use super::{concat, Frame};
 use crate::error::{Error, Result};
-use crate::graph::Value;
 
 /// Partials per combine task.
 pub const FAN_IN: usize = 8;
@@ -356,18 +355,11 @@ impl GroupBy {
             lf.group_by(ke).agg(pa)
         })?;
         let (ke, pa) = (key_exprs.clone(), partial);
-        let partials = self.frame.consume(
+        // The partial aggregation joins the partition's own polars chain (one query).
+        let partials = self.frame.lazy_parts(
             "groupby-partial",
             Some(needed),
-            Arc::new(move |df, _| {
-                let out = df
-                    .lazy()
-                    .group_by(ke.clone())
-                    .agg(pa.clone())
-                    .collect()
-                    .map_err(pl("group_by partial"))?;
-                Ok(Value::spillable(out))
-            }),
+            Arc::new(move |lf| lf.group_by(ke.clone()).agg(pa.clone())),
         );
         let split_out = self.split_out.unwrap_or(1);
         let combine_fn = {

@@ -182,6 +182,7 @@ impl Frame {
                 "join-broadcast",
                 None,
                 vec![whole],
+                None,
                 Arc::new(move |df, _, extra| {
                     let r = take_df(&mut extra[0])?;
                     let out = join_lazy(df.lazy(), r.lazy(), &left_on, &right_on, how, &suffix)

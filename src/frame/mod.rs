@@ -51,7 +51,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 pub use polars::prelude::{col, len, lit, DataFrame, DataType, Expr, Schema, SchemaRef};
-use polars::prelude::{IntoLazy, LazyFrame, PlSmallStr};
+use polars::prelude::{LazyFrame, PlSmallStr};
 
 pub use groupby::GroupBy;
 pub use join::{JoinHow, JoinOptions};
@@ -109,6 +109,8 @@ impl std::fmt::Debug for Frame {
 
 /// A per-partition consumer: the partition after the pending ops, and its index.
 pub(crate) type Consumer = Arc<dyn Fn(DataFrame, usize) -> Result<Value> + Send + Sync>;
+/// A lazy step appended to a partition's polars chain.
+pub(crate) type LastFn = Arc<dyn Fn(LazyFrame) -> LazyFrame + Send + Sync>;
 /// A per-partition consumer that also reads extra inputs.
 pub(crate) type ConsumerWith =
     Arc<dyn Fn(DataFrame, usize, &mut [Value]) -> Result<Value> + Send + Sync>;
@@ -281,6 +283,7 @@ impl Frame {
             name,
             needed,
             Vec::new(),
+            None,
             Arc::new(move |df, i, _| consume(df, i)),
         )
     }
@@ -292,6 +295,7 @@ impl Frame {
         name: &str,
         needed: Option<BTreeSet<PlSmallStr>>,
         extra: Vec<Arc<Node>>,
+        last: Option<LastFn>,
         consume: ConsumerWith,
     ) -> Vec<Arc<Node>> {
         let projection: Option<Arc<[PlSmallStr]>> =
@@ -311,6 +315,7 @@ impl Frame {
             .map(|(i, part)| {
                 let ops = Arc::clone(&self.ops);
                 let consume = Arc::clone(&consume);
+                let last = last.clone();
                 let index = [id, i as i64];
                 match part {
                     Part::Node(n) => {
@@ -318,7 +323,8 @@ impl Frame {
                         deps.extend(extra.iter().cloned());
                         Node::new(name, &index, deps, move |inputs| {
                             let df = take_df(&mut inputs[0])?;
-                            let df = ops::apply(df, &ops, None).map_err(pl("partition op"))?;
+                            let df = ops::apply(df, &ops, last.as_deref())
+                                .map_err(pl("partition query"))?;
                             consume(df, i, &mut inputs[1..])
                         })
                     }
@@ -327,7 +333,8 @@ impl Frame {
                         let projection = projection.clone();
                         Node::new(name, &index, extra.clone(), move |inputs| {
                             let df = src.read(projection.as_deref())?;
-                            let df = ops::apply(df, &ops, None).map_err(pl("partition op"))?;
+                            let df = ops::apply(df, &ops, last.as_deref())
+                                .map_err(pl("partition query"))?;
                             consume(df, i, inputs)
                         })
                     }
@@ -342,17 +349,14 @@ impl Frame {
         &self,
         name: &str,
         needed: Option<BTreeSet<PlSmallStr>>,
-        last: Arc<dyn Fn(LazyFrame) -> LazyFrame + Send + Sync>,
+        last: LastFn,
     ) -> Vec<Arc<Node>> {
-        self.consume(
+        self.consume_with(
             name,
             needed,
-            Arc::new(move |df, _| {
-                let df = last(df.lazy()).collect().map_err(pl(
-                    "partition query", // the query was checked at build time
-                ))?;
-                Ok(Value::spillable(df))
-            }),
+            Vec::new(),
+            Some(last),
+            Arc::new(|df, _, _| Ok(Value::spillable(df))),
         )
     }
 

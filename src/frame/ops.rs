@@ -53,7 +53,7 @@ fn by_names(c: &[PlSmallStr]) -> Selector {
 pub(crate) fn apply(
     df: DataFrame,
     ops: &[PartOp],
-    last: Option<&dyn Fn(LazyFrame) -> LazyFrame>,
+    last: Option<&(dyn Fn(LazyFrame) -> LazyFrame + Send + Sync)>,
 ) -> PolarsResult<DataFrame> {
     if ops.is_empty() && last.is_none() {
         return Ok(df);

@@ -43,6 +43,9 @@ pub struct CsvOptions {
     pub dtypes: Vec<(String, DataType)>,
     /// The full schema, skipping inference.
     pub schema: Option<Schema>,
+    /// Parse `YYYY-MM-DD[ T]HH:MM:SS[.f…]` datetime columns with brisk's fixed-layout parser
+    /// (default true; other layouts fall back to polars' parser).
+    pub fast_datetimes: bool,
 }
 
 impl Default for CsvOptions {
@@ -56,6 +59,7 @@ impl Default for CsvOptions {
             sample_bytes: 1 << 20,
             dtypes: Vec::new(),
             schema: None,
+            fast_datetimes: true,
         }
     }
 }
@@ -387,16 +391,45 @@ struct CsvPart {
 impl CsvPart {
     fn parse(&self, bytes: &[u8], columns: Option<&[PlSmallStr]>) -> PolarsResult<DataFrame> {
         let f = &self.file;
-        // Dates are typed by the schema; no inference per chunk.
-        CsvReadOptions::default()
+        // Datetime columns are read as text and converted by `iso_datetimes` (polars infers a
+        // pattern per chunk and parses generically; ISO timestamps have a fixed layout).
+        let wanted = |n: &PlSmallStr| columns.is_none_or(|c| c.contains(n));
+        let datetimes: Vec<(PlSmallStr, TimeUnit)> = if f.options.fast_datetimes {
+            f.schema
+                .iter()
+                .filter_map(|(n, d)| match d {
+                    DataType::Datetime(tu, None) if wanted(n) => Some((n.clone(), *tu)),
+                    _ => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let schema = if datetimes.is_empty() {
+            f.schema.clone()
+        } else {
+            let mut s = f.schema.as_ref().clone();
+            for (n, _) in &datetimes {
+                if let Some(d) = s.get_mut(n) {
+                    *d = DataType::String;
+                }
+            }
+            Arc::new(s)
+        };
+        let mut df = CsvReadOptions::default()
             .with_has_header(false)
-            .with_schema(Some(f.schema.clone()))
+            .with_schema(Some(schema))
             .with_columns(columns.map(Arc::from))
             .with_n_threads(Some(1))
             .with_rechunk(false)
             .with_parse_options(parse_options(&f.options, false))
             .into_reader_with_file_handle(Cursor::new(bytes))
-            .finish()
+            .finish()?;
+        for (n, tu) in datetimes {
+            let c = iso_datetimes(df.column(&n)?.str()?, tu)?;
+            df.with_column(c)?;
+        }
+        Ok(df)
     }
 
     /// The 1-based line number (in the file) of the first line polars rejects.
@@ -486,5 +519,101 @@ impl CsvPart {
             *bytes = Vec::new();
         }
         out
+    }
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYY-MM-DD[ T]HH:MM:SS[.fraction]` as nanoseconds since the epoch, or `None` for any
+/// other layout or an out-of-range field.
+fn parse_iso(s: &[u8]) -> Option<i64> {
+    if s.len() < 19 || s[4] != b'-' || s[7] != b'-' || !(s[10] == b' ' || s[10] == b'T') {
+        return None;
+    }
+    if s[13] != b':' || s[16] != b':' {
+        return None;
+    }
+    let num = |a: usize, b: usize| -> Option<i64> {
+        let mut v = 0i64;
+        for &c in &s[a..b] {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + (c - b'0') as i64;
+        }
+        Some(v)
+    };
+    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (h, mi, se) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let mut ns = 0i64;
+    if s.len() > 19 {
+        if s[19] != b'.' || s.len() == 20 || s.len() > 29 {
+            return None;
+        }
+        let frac = &s[20..];
+        ns = num(20, s.len())? * 10i64.pow(9 - frac.len() as u32);
+    }
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se;
+    Some(secs * 1_000_000_000 + ns)
+}
+
+/// Converts a text column of ISO timestamps to `Datetime(tu)`; any value of another layout
+/// sends the whole column through polars' own (strict) parser.
+fn iso_datetimes(s: &StringChunked, tu: TimeUnit) -> PolarsResult<Column> {
+    let div = match tu {
+        TimeUnit::Nanoseconds => 1,
+        TimeUnit::Microseconds => 1_000,
+        TimeUnit::Milliseconds => 1_000_000,
+    };
+    let mut out: Vec<Option<i64>> = Vec::with_capacity(s.len());
+    for v in s.iter() {
+        match v {
+            None => out.push(None),
+            Some(text) => match parse_iso(text.as_bytes()) {
+                Some(ns) => out.push(Some(ns.div_euclid(div))),
+                None => {
+                    return s
+                        .clone()
+                        .into_series()
+                        .strict_cast(&DataType::Datetime(tu, None))
+                        .map(Column::from);
+                }
+            },
+        }
+    }
+    let ca = Int64Chunked::from_iter_options(s.name().clone(), out.into_iter());
+    Ok(ca.into_datetime(tu, None).into_column())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_timestamps() {
+        assert_eq!(parse_iso(b"1970-01-01 00:00:00"), Some(0));
+        assert_eq!(
+            parse_iso(b"2000-01-01T00:00:01"),
+            Some(946_684_801_000_000_000)
+        );
+        assert_eq!(
+            parse_iso(b"2000-03-01 00:00:00.5"),
+            Some(951_868_800_500_000_000)
+        );
+        assert_eq!(parse_iso(b"2000-13-01 00:00:00"), None);
+        assert_eq!(parse_iso(b"01/02/2000 00:00:00"), None);
+        assert_eq!(days_from_civil(2024, 2, 29), 19_782);
     }
 }

@@ -5,7 +5,7 @@
 Each workload runs in a fresh child process (so peak RSS, from ru_maxrss, is its own) on the
 threaded scheduler with --threads workers. Wall time includes building the graph.
 
-    python benches/dask_array.py [--threads 2] [--only mean0,sum,...]
+    python benches/dask_array.py [--threads 2] [--only mean0,sum,...] [--blas1]
 """
 
 import argparse
@@ -19,7 +19,6 @@ WORKLOADS = ["mean0", "sum", "dotstd", "xxt", "svd"]
 
 
 def run(name, threads, seed):
-    # One BLAS thread per worker, like brisk's sequential per-block GEMM.
     import dask
     import dask.array as da
     import numpy as np
@@ -58,6 +57,11 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--only", default="")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument(
+        "--blas1",
+        action="store_true",
+        help="one BLAS thread per dask worker (OMP/OPENBLAS/MKL_NUM_THREADS=1); default: library defaults",
+    )
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
@@ -65,8 +69,9 @@ def main():
         return
     wanted = [w for w in WORKLOADS if not a.only or w in a.only.split(",")]
     env = dict(os.environ)
-    for k in ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"]:
-        env[k] = "1"
+    if a.blas1:
+        for k in ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"]:
+            env[k] = "1"
     for w in wanted:
         subprocess.run(
             [sys.executable, __file__, "--child", w, "--threads", str(a.threads), "--seed", str(a.seed)],

@@ -647,3 +647,31 @@ fn map_overlap_matches_a_padded_stencil() {
         .to_string();
     assert!(err.contains("rechunk"), "{err}");
 }
+
+#[test]
+fn transposes_read_their_source_blocks() {
+    let rt = rt();
+    let t = ndarray::Array3::from_shape_fn((4, 5, 6), |(i, j, k)| (i * 30 + j * 6 + k) as f64);
+    let x = array::from_ndarray(t.clone(), (3, 2, 4)).unwrap();
+    let y = x.transpose(&[2, 0, 1]);
+    let want = t.view().permuted_axes([2, 0, 1]).to_owned();
+    close(&rt.compute(&y).unwrap(), &want.clone().into_dyn());
+    // Elementwise on a transpose of a transpose, and with an untransposed operand.
+    let back = y.transpose(&[1, 2, 0]);
+    close(
+        &rt.compute(&(&back - &x)).unwrap(),
+        &ArrayD::zeros(IxDyn(&[4, 5, 6])),
+    );
+    let z = array::from_ndarray(want.clone(), (2, 2, 2)).unwrap();
+    close(&rt.compute(&(&y + &z)).unwrap(), &(&want * 2.0).into_dyn());
+    let g = grid(7, 7);
+    let m = array::from_ndarray(g.clone(), 3).unwrap();
+    close(
+        &rt.compute(&(&m + &m.t()).sum(All)).unwrap(),
+        &ArrayD::from_elem(IxDyn(&[]), (&g + &g.t()).sum()),
+    );
+    close(
+        &rt.compute(&m.t().dot(&m.t())).unwrap(),
+        &g.t().dot(&g.t()).into_dyn(),
+    );
+}

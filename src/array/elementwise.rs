@@ -55,27 +55,27 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
 
 /// An operand aligned to the output: its block nodes, per-axis "is broadcast" flags
 /// (aligned to the output's axes), and its own ndim.
-struct Operand {
-    nodes: Arc<Vec<NodeRef>>,
+struct Operand<T: Elem> {
+    array: Array<T>,
     numblocks: Vec<usize>,
     ndim: usize,
+    /// The permutation to view every block with (a transposed operand read from its source).
+    perm: Option<Vec<usize>>,
 }
 
-impl Operand {
+impl<T: Elem> Operand<T> {
     fn node_for(&self, out_idx: &[usize]) -> NodeRef {
         let off = out_idx.len() - self.ndim;
-        let strides = super::grid_strides(&self.numblocks);
-        let flat: usize = (0..self.ndim)
+        let idx: Vec<usize> = (0..self.ndim)
             .map(|a| {
-                let i = if self.numblocks[a] == 1 {
+                if self.numblocks[a] == 1 {
                     0
                 } else {
                     out_idx[a + off]
-                };
-                i * strides[a]
+                }
             })
-            .sum();
-        Arc::clone(&self.nodes[flat])
+            .collect();
+        self.array.read_node(&idx).0
     }
 }
 
@@ -120,17 +120,19 @@ fn target_chunks(
         .collect()
 }
 
-fn aligned<T: Elem>(x: &Array<T>, out_chunks: &[Vec<usize>], out_shape: &[usize]) -> Operand {
+fn aligned<T: Elem>(x: &Array<T>, out_chunks: &[Vec<usize>], out_shape: &[usize]) -> Operand<T> {
     let t = target_chunks(&x.shape, out_chunks, out_shape);
     let x = if t == x.chunks {
         x.clone()
     } else {
         x.rechunk(t)
     };
+    let perm = x.tsrc.as_ref().map(|t| t.perm.clone());
     Operand {
         numblocks: x.numblocks(),
         ndim: x.ndim(),
-        nodes: Arc::clone(&x.blocks),
+        perm,
+        array: x,
     }
 }
 
@@ -266,13 +268,20 @@ impl<T: Elem> Array<T> {
             .map(|idx| {
                 let f = Arc::clone(&f);
                 let out_shape = bshape(&chunks, idx);
+                let (pa, pb) = (a.perm.clone(), b.perm.clone());
                 task(
                     &name,
                     idx,
                     vec![a.node_for(idx), b.node_for(idx)],
                     move |x| {
-                        let xa = lift_view(super::borrow_block::<T>(&x[0])?.view(), n);
-                        let xb = lift_view(super::borrow_block::<U>(&x[1])?.view(), n);
+                        let xa = lift_view(
+                            super::permute(super::borrow_block::<T>(&x[0])?.view(), &pa),
+                            n,
+                        );
+                        let xb = lift_view(
+                            super::permute(super::borrow_block::<U>(&x[1])?.view(), &pb),
+                            n,
+                        );
                         let va = xa
                             .broadcast(IxDyn(&out_shape))
                             .ok_or_else(|| broadcast_err(xa.shape(), &out_shape))?;
@@ -311,6 +320,7 @@ impl<T: Elem> Array<T> {
             .map(|idx| {
                 let f = Arc::clone(&f);
                 let out_shape = bshape(&chunks, idx);
+                let perms = [a.perm.clone(), b.perm.clone()];
                 task(
                     &name,
                     idx,
@@ -320,11 +330,21 @@ impl<T: Elem> Array<T> {
                         // reader; otherwise allocate the result.
                         for (mine, other) in [(0usize, 1usize), (1, 0)] {
                             let fits = x[mine].downcast_ref::<ArrayD<T>>().is_some_and(|b| {
+                                let b = super::permute(b.view(), &perms[mine]);
                                 b.ndim() == n && b.shape() == out_shape.as_slice()
                             });
                             if fits && x[mine].ref_count() == 1 {
                                 let mut own = take_block::<T>(&mut x[mine])?;
-                                let o = lift_view(super::borrow_block::<T>(&x[other])?.view(), n);
+                                if let Some(p) = &perms[mine] {
+                                    own = own.permuted_axes(IxDyn(p));
+                                }
+                                let o = lift_view(
+                                    super::permute(
+                                        super::borrow_block::<T>(&x[other])?.view(),
+                                        &perms[other],
+                                    ),
+                                    n,
+                                );
                                 if o.broadcast(own.raw_dim()).is_none() {
                                     return Err(broadcast_err(o.shape(), &out_shape));
                                 }
@@ -336,8 +356,14 @@ impl<T: Elem> Array<T> {
                                 return Ok(block_value(own));
                             }
                         }
-                        let xa = lift_view(super::borrow_block::<T>(&x[0])?.view(), n);
-                        let xb = lift_view(super::borrow_block::<T>(&x[1])?.view(), n);
+                        let xa = lift_view(
+                            super::permute(super::borrow_block::<T>(&x[0])?.view(), &perms[0]),
+                            n,
+                        );
+                        let xb = lift_view(
+                            super::permute(super::borrow_block::<T>(&x[1])?.view(), &perms[1]),
+                            n,
+                        );
                         let va = xa
                             .broadcast(IxDyn(&out_shape))
                             .ok_or_else(|| broadcast_err(xa.shape(), &out_shape))?;
@@ -482,14 +508,24 @@ pub fn where_<T: Elem>(cond: &Array<bool>, a: &Array<T>, b: &Array<T>) -> Array<
         .iter()
         .map(|idx| {
             let out_shape = bshape(&chunks, idx);
+            let perms = [c.perm.clone(), xa.perm.clone(), xb.perm.clone()];
             task(
                 &name,
                 idx,
                 vec![c.node_for(idx), xa.node_for(idx), xb.node_for(idx)],
                 move |x| {
-                    let bc = lift_view(super::borrow_block::<bool>(&x[0])?.view(), n);
-                    let ba = lift_view(super::borrow_block::<T>(&x[1])?.view(), n);
-                    let bb = lift_view(super::borrow_block::<T>(&x[2])?.view(), n);
+                    let bc = lift_view(
+                        super::permute(super::borrow_block::<bool>(&x[0])?.view(), &perms[0]),
+                        n,
+                    );
+                    let ba = lift_view(
+                        super::permute(super::borrow_block::<T>(&x[1])?.view(), &perms[1]),
+                        n,
+                    );
+                    let bb = lift_view(
+                        super::permute(super::borrow_block::<T>(&x[2])?.view(), &perms[2]),
+                        n,
+                    );
                     let d = IxDyn(&out_shape);
                     let vc = bc
                         .broadcast(d.clone())

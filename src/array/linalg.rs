@@ -210,18 +210,28 @@ pub fn tensordot<T: LinalgElem>(
                         for (p, &y) in b_axes.iter().enumerate() {
                             bi[y] = kc[p];
                         }
-                        deps.push(Arc::clone(a.node(&ai)));
-                        deps.push(Arc::clone(b.node(&bi)));
+                        deps.push(a.read_node(&ai).0);
+                        deps.push(b.read_node(&bi).0);
                     }
                     let (ap, bp) = (a_perm.clone(), b_perm.clone());
+                    let ta = a.tsrc.as_ref().map(|t| t.perm.clone());
+                    let tb = b.tsrc.as_ref().map(|t| t.perm.clone());
                     let (sa, sb) = (na_free, b_axes.len());
                     let mut kidx = oidx.clone();
                     kidx.push(g);
                     task(&gname, &kidx, deps, move |inp| {
                         let mut c = Array2::<T>::zeros((rows, cols));
                         for (k, pair) in inp.chunks(2).enumerate() {
-                            let x = as_matrix(super::borrow_block::<T>(&pair[0])?.view(), &ap, sa)?;
-                            let y = as_matrix(super::borrow_block::<T>(&pair[1])?.view(), &bp, sb)?;
+                            let x = as_matrix(
+                                super::permute(super::borrow_block::<T>(&pair[0])?.view(), &ta),
+                                &ap,
+                                sa,
+                            )?;
+                            let y = as_matrix(
+                                super::permute(super::borrow_block::<T>(&pair[1])?.view(), &tb),
+                                &bp,
+                                sb,
+                            )?;
                             if x.dim().1 != y.dim().0 {
                                 return Err(Error::msg(format!(
                                     "dot: block shapes {:?} and {:?} not aligned",

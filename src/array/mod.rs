@@ -301,6 +301,9 @@ pub struct Array<T: Elem> {
     /// Set when the operation that made this array was given bad input; computing reports it
     /// before anything runs.
     pub(crate) err: Option<Arc<Error>>,
+    /// For a transposed array: the source blocks, so that consumers that only read a block
+    /// can view the source block permuted instead of depending on a copied one.
+    pub(crate) tsrc: Option<Arc<TSrc>>,
     pub(crate) _t: PhantomData<fn() -> T>,
 }
 
@@ -312,8 +315,28 @@ impl<T: Elem> Clone for Array<T> {
             blocks: Arc::clone(&self.blocks),
             gen: self.gen.clone(),
             err: self.err.clone(),
+            tsrc: self.tsrc.clone(),
             _t: PhantomData,
         }
+    }
+}
+
+/// The source of a transposed array: block `idx` of the transpose is source block `src` with
+/// `src[perm[i]] = idx[i]`, viewed with `permuted_axes(perm)`.
+pub(crate) struct TSrc {
+    pub(crate) blocks: Arc<Vec<NodeRef>>,
+    pub(crate) numblocks: Vec<usize>,
+    pub(crate) perm: Vec<usize>,
+}
+
+/// Views a borrowed block through an optional axis permutation.
+pub(crate) fn permute<'a, T>(
+    v: ndarray::ArrayViewD<'a, T>,
+    perm: &Option<Vec<usize>>,
+) -> ndarray::ArrayViewD<'a, T> {
+    match perm {
+        Some(p) => v.permuted_axes(IxDyn(p)),
+        None => v,
     }
 }
 
@@ -384,6 +407,7 @@ impl<T: Elem> Array<T> {
             blocks: Arc::new(blocks),
             gen: None,
             err: None,
+            tsrc: None,
             _t: PhantomData,
         }
     }
@@ -400,6 +424,7 @@ impl<T: Elem> Array<T> {
             blocks: Arc::new(Vec::new()),
             gen: None,
             err: Some(err),
+            tsrc: None,
             _t: PhantomData,
         }
     }
@@ -471,6 +496,23 @@ impl<T: Elem> Array<T> {
     pub(crate) fn flat_block(&self, idx: &[usize]) -> usize {
         let s = grid_strides(&self.numblocks());
         idx.iter().zip(&s).map(|(i, s)| i * s).sum()
+    }
+
+    /// The node to read block `idx` from, and the permutation to view its value with (for
+    /// a transposed array, the source block: no copy).
+    pub(crate) fn read_node(&self, idx: &[usize]) -> (NodeRef, Option<Vec<usize>>) {
+        match &self.tsrc {
+            Some(t) => {
+                let mut src = vec![0; idx.len()];
+                for (i, &p) in t.perm.iter().enumerate() {
+                    src[p] = idx[i];
+                }
+                let s = grid_strides(&t.numblocks);
+                let flat: usize = src.iter().zip(&s).map(|(i, s)| i * s).sum();
+                (Arc::clone(&t.blocks[flat]), Some(t.perm.clone()))
+            }
+            None => (Arc::clone(self.node(idx)), None),
+        }
     }
 
     pub(crate) fn node(&self, idx: &[usize]) -> &NodeRef {

@@ -68,7 +68,20 @@ impl<T: Elem> Array<T> {
                 })
             })
             .collect();
-        Array::from_parts(shape, chunks, blocks)
+        let mut out = Array::from_parts(shape, chunks, blocks);
+        out.tsrc = Some(Arc::new(match &self.tsrc {
+            Some(t) => super::TSrc {
+                blocks: Arc::clone(&t.blocks),
+                numblocks: t.numblocks.clone(),
+                perm: axes.iter().map(|&a| t.perm[a]).collect(),
+            },
+            None => super::TSrc {
+                blocks: Arc::clone(&self.blocks),
+                numblocks: self.numblocks(),
+                perm: axes.to_vec(),
+            },
+        }));
+        out
     }
 
     /// Slices with ndarray's `s![..]` items; axes not mentioned are taken whole.

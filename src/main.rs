@@ -151,6 +151,7 @@ impl IoArgs {
         let limit = if limit.eq_ignore_ascii_case("none") {
             u64::MAX / 4
         } else {
+            brisk::bench::return_freed_pages();
             parse_bytes(limit)?
         };
         b.memory_limit(limit).build()

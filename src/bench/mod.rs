@@ -14,12 +14,26 @@ pub mod spill;
 /// computation reuses the pages of the one before instead of faulting them in again.
 /// Has no effect (beyond setting an option) when mimalloc is not the global allocator.
 pub fn keep_freed_pages() {
+    set_purge_delay(-1);
+}
+
+/// Makes mimalloc return freed pages to the OS at once (the opposite of [`keep_freed_pages`]).
+///
+/// Under a memory limit the process's resident size matters more than the cost of fresh
+/// pages: a larger-than-memory computation frees and allocates far more than the limit over
+/// its run, and pages kept in mimalloc's fragmented segments would add to RSS what the store
+/// already gave back. The larger-than-memory benches call this when they set a limit.
+pub fn return_freed_pages() {
+    set_purge_delay(0);
+}
+
+fn set_purge_delay(millis: std::os::raw::c_long) {
     // `mi_option_purge_delay` in mimalloc.h's `mi_option_e` (the same in its v2 and v3);
     // libmimalloc-sys does not export a constant for it. -1 means "never purge".
     const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
     // SAFETY: `mi_option_set` only stores an option value in mimalloc's option table; it is
     // safe to call at any time, from any thread, before or after mimalloc is initialised.
     unsafe {
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, millis);
     }
 }

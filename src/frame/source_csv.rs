@@ -19,6 +19,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use polars::io::csv::read::_csv_read_internal::{
+    cast_columns, prepare_csv_schema, read_chunk, validate_utf8,
+};
 use polars::prelude::*;
 
 use super::{Frame, Part, Source};
@@ -171,9 +174,11 @@ pub fn read_csv_paths<P: AsRef<Path>>(paths: Vec<P>, options: CsvOptions) -> Res
         } else {
             0
         };
+        let lines = head.iter().filter(|&&b| b == b'\n').count().max(1);
         let file = Arc::new(CsvFile {
             path: path.clone(),
             schema: schema.clone(),
+            line_bytes: head.len() / lines,
             options: opts.clone(),
         });
         let quoted = opts.quote_char.is_some_and(|q| head.contains(&q));
@@ -378,6 +383,8 @@ fn quote_aware_cuts(
 struct CsvFile {
     path: PathBuf,
     schema: SchemaRef,
+    /// Average bytes per line in the file's first block (to size column buffers).
+    line_bytes: usize,
     options: Arc<CsvOptions>,
 }
 
@@ -416,15 +423,41 @@ impl CsvPart {
             }
             Arc::new(s)
         };
-        let mut df = CsvReadOptions::default()
-            .with_has_header(false)
-            .with_schema(Some(schema))
-            .with_columns(columns.map(Arc::from))
-            .with_n_threads(Some(1))
-            .with_rechunk(false)
-            .with_parse_options(parse_options(&f.options, false))
-            .into_reader_with_file_handle(Cursor::new(bytes))
-            .finish()?;
+        // polars' chunk parser, called directly on this worker: the eager reader would first
+        // count lines in a separate pass and run the parsing in polars' thread pool.
+        let mut schema = schema;
+        let mut to_cast: Vec<Field> = Vec::new();
+        prepare_csv_schema(&mut schema, &mut to_cast)?;
+        let projection: Vec<usize> = match columns {
+            None => (0..schema.len()).collect(),
+            Some(c) => {
+                let mut p: Vec<usize> = c.iter().filter_map(|n| schema.index_of(n)).collect();
+                p.sort_unstable();
+                p
+            }
+        };
+        let check_utf8 = projection
+            .iter()
+            .any(|&i| schema.get_at_index(i).is_some_and(|(_, d)| d.is_string()));
+        if check_utf8 && !validate_utf8(bytes) {
+            polars_bail!(ComputeError: "invalid utf-8 sequence");
+        }
+        let popts = parse_options(&f.options, false);
+        let capacity = bytes.len() / f.line_bytes.max(1) + 16;
+        let mut df = read_chunk(
+            bytes,
+            &popts,
+            &schema,
+            false,
+            &projection,
+            0,
+            capacity,
+            None,
+            usize::MAX,
+            bytes.len(),
+            Some(0),
+        )?;
+        cast_columns(&mut df, &to_cast, false, false)?;
         for (n, tu) in datetimes {
             let c = iso_datetimes(df.column(&n)?.str()?, tu)?;
             df.with_column(c)?;

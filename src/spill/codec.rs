@@ -64,6 +64,16 @@ pub trait Spill: Sized + Send + Sync + 'static {
     /// Appends the encoding of `self` to `out`.
     fn encode(&self, out: &mut Vec<u8>) -> Result<()>;
 
+    /// The encoding as a small header (appended to `header`) followed by bytes borrowed from
+    /// `self`, for types whose memory already is their encoding: spilling then writes the value
+    /// where it lies instead of copying it into a buffer as large as itself. `None` (the
+    /// default, and `header` left untouched) means "use [`encode`](Spill::encode)".
+    /// `header ++ body` must equal what `encode` appends.
+    fn encode_split<'a>(&'a self, header: &mut Vec<u8>) -> Result<Option<&'a [u8]>> {
+        let _ = header;
+        Ok(None)
+    }
+
     /// Decodes from `bytes` (which may be a memory-mapped file region).
     fn decode(bytes: &[u8]) -> Result<Self>;
 }
@@ -86,6 +96,18 @@ const ARRAY_VERSION: u8 = 1;
 /// Bytes before the shape.
 const ARRAY_FIXED_HEADER: usize = 16;
 
+/// Appends the header of an encoded array of `T` with `shape`.
+fn array_header<T: Element>(shape: &[usize], out: &mut Vec<u8>) {
+    out.extend_from_slice(&ARRAY_MAGIC);
+    out.push(ARRAY_VERSION);
+    out.push(T::CODE);
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&(shape.len() as u64).to_le_bytes());
+    for &d in shape {
+        out.extend_from_slice(&(d as u64).to_le_bytes());
+    }
+}
+
 /// An array element type with a fixed little-endian encoding.
 pub trait Element: Copy + Send + Sync + 'static {
     /// Code stored in the array header.
@@ -99,6 +121,26 @@ pub trait Element: Copy + Send + Sync + 'static {
     /// Decodes `data` (a multiple of [`WIDTH`](Element::WIDTH) bytes) into `out`, which has
     /// room reserved.
     fn get_all(data: &[u8], out: &mut Vec<Self>) -> Result<()>;
+    /// `values` viewed as their encoding, where memory and encoding coincide (numbers on
+    /// little-endian machines, `u8`, `bool`); `None` otherwise (the default).
+    fn as_encoded(values: &[Self]) -> Option<&[u8]> {
+        let _ = values;
+        None
+    }
+}
+
+/// The bytes of `values` as they lie in memory.
+///
+/// # Safety
+/// `T` must have no padding and no invalid byte patterns when read as bytes (true of the
+/// primitive integers, floats and `bool`).
+unsafe fn bytes_of<T: Copy>(values: &[T]) -> &[u8] {
+    // SAFETY: the pointer and length cover exactly the memory of `values`, which is
+    // initialised and lives as long as the returned slice; `u8` has alignment 1; the caller
+    // guarantees every byte of `T` is initialised (no padding).
+    unsafe {
+        std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
+    }
 }
 
 macro_rules! numeric_element {
@@ -119,6 +161,11 @@ macro_rules! numeric_element {
                     <$t>::from_le_bytes(b)
                 }));
                 Ok(())
+            }
+            fn as_encoded(values: &[Self]) -> Option<&[u8]> {
+                // SAFETY: primitive numbers have no padding; on a little-endian machine their
+                // memory is their little-endian encoding.
+                cfg!(target_endian = "little").then(|| unsafe { bytes_of(values) })
             }
         }
     )*};
@@ -142,6 +189,9 @@ impl Element for u8 {
     fn get_all(data: &[u8], out: &mut Vec<Self>) -> Result<()> {
         out.extend_from_slice(data);
         Ok(())
+    }
+    fn as_encoded(values: &[Self]) -> Option<&[u8]> {
+        Some(values)
     }
 }
 
@@ -168,6 +218,10 @@ impl Element for bool {
         }
         Ok(())
     }
+    fn as_encoded(values: &[Self]) -> Option<&[u8]> {
+        // SAFETY: a `bool` is one byte holding 0 or 1, its encoding.
+        Some(unsafe { bytes_of(values) })
+    }
 }
 
 fn element_name(code: u8) -> &'static str {
@@ -188,23 +242,26 @@ impl<T: Element, D: Dimension + 'static> Spill for Array<T, D> {
     }
 
     fn encode(&self, out: &mut Vec<u8>) -> Result<()> {
-        let ndim = self.ndim();
-        out.reserve(ARRAY_FIXED_HEADER + 8 * ndim + self.len() * T::WIDTH);
-        out.extend_from_slice(&ARRAY_MAGIC);
-        out.push(ARRAY_VERSION);
-        out.push(T::CODE);
-        out.extend_from_slice(&[0, 0]);
-        out.extend_from_slice(&(ndim as u64).to_le_bytes());
-        for &d in self.shape() {
-            out.extend_from_slice(&(d as u64).to_le_bytes());
-        }
+        out.reserve(ARRAY_FIXED_HEADER + 8 * self.ndim() + self.len() * T::WIDTH);
+        array_header::<T>(self.shape(), out);
         match self.as_slice() {
             // Standard layout: memory order is logical order.
-            Some(s) => s.iter().for_each(|&x| x.put(out)),
+            Some(s) => match T::as_encoded(s) {
+                Some(bytes) => out.extend_from_slice(bytes),
+                None => s.iter().for_each(|&x| x.put(out)),
+            },
             // Transposed, sliced, strided: walk in logical order.
             None => self.iter().for_each(|&x| x.put(out)),
         }
         Ok(())
+    }
+
+    fn encode_split<'a>(&'a self, header: &mut Vec<u8>) -> Result<Option<&'a [u8]>> {
+        let Some(body) = self.as_slice().and_then(T::as_encoded) else {
+            return Ok(None);
+        };
+        array_header::<T>(self.shape(), header);
+        Ok(Some(body))
     }
 
     fn decode(bytes: &[u8]) -> Result<Self> {
@@ -465,7 +522,11 @@ pub struct Codec {
     type_name: &'static str,
     encode: fn(&Value, &mut Vec<u8>) -> Result<()>,
     decode: fn(&[u8]) -> Result<Value>,
+    encode_split: EncodeSplitFn,
 }
+
+/// See [`Spill::encode_split`]: the body borrows from the value.
+type EncodeSplitFn = for<'a> fn(&'a Value, &mut Vec<u8>) -> Result<Option<&'a [u8]>>;
 
 fn encode_value<T: Spill>(v: &Value, out: &mut Vec<u8>) -> Result<()> {
     match v.downcast_ref::<T>() {
@@ -479,6 +540,17 @@ fn encode_value<T: Spill>(v: &Value, out: &mut Vec<u8>) -> Result<()> {
                 v.type_name()
             ),
         )),
+    }
+}
+
+fn encode_split_value<'a, T: Spill>(
+    v: &'a Value,
+    header: &mut Vec<u8>,
+) -> Result<Option<&'a [u8]>> {
+    match v.downcast_ref::<T>() {
+        Some(t) => t.encode_split(header),
+        // `encode` reports the type mismatch.
+        None => Ok(None),
     }
 }
 
@@ -500,6 +572,7 @@ impl Codec {
             type_name: std::any::type_name::<T>(),
             encode: encode_value::<T>,
             decode: decode_value::<T>,
+            encode_split: encode_split_value::<T>,
         }
     }
 
@@ -511,6 +584,13 @@ impl Codec {
     /// Appends the encoding of `v` to `out`; fails if `v` does not hold this codec's type.
     pub fn encode(&self, v: &Value, out: &mut Vec<u8>) -> Result<()> {
         (self.encode)(v, out)
+    }
+
+    /// The encoding of `v` as a header (appended to `header`) and bytes borrowed from `v`, or
+    /// `None` when it must be encoded with [`encode`](Codec::encode) (see
+    /// [`Spill::encode_split`]).
+    pub fn encode_split<'a>(&self, v: &'a Value, header: &mut Vec<u8>) -> Result<Option<&'a [u8]>> {
+        (self.encode_split)(v, header)
     }
 
     /// Decodes a value of this codec's type (its size measured with [`SizeOf`]).
@@ -593,6 +673,41 @@ mod tests {
         assert!(back[0].is_nan() && back[1] == f64::INFINITY && back[2].is_sign_negative());
         let a3 = Array3::<i32>::from_shape_fn((2, 2, 2), |(a, b, c)| (a * 4 + b * 2 + c) as i32);
         assert_eq!(round_trip(&a3), a3);
+    }
+
+    fn split<T: Spill>(v: &T) -> Option<Vec<u8>> {
+        let mut head = Vec::new();
+        let body = v.encode_split(&mut head).expect("encode_split")?;
+        head.extend_from_slice(body);
+        Some(head)
+    }
+
+    #[test]
+    fn split_encoding_equals_encode_and_borrows_the_data() {
+        let f = Array2::from_shape_fn((3, 4), |(i, j)| i as f64 * 1.5 - j as f64);
+        assert_eq!(split(&f), Some(encoded(&f)));
+        let mut head = Vec::new();
+        let body = f.encode_split(&mut head).unwrap().unwrap();
+        assert_eq!(
+            body.as_ptr(),
+            f.as_ptr().cast::<u8>(),
+            "body is the array's memory"
+        );
+        let i32a = Array1::from(vec![-1i32, 7, i32::MIN]);
+        assert_eq!(split(&i32a), Some(encoded(&i32a)));
+        let u = Array1::from(vec![0u8, 255, 3]);
+        assert_eq!(split(&u), Some(encoded(&u)));
+        let b = Array2::from_shape_fn((2, 3), |(i, j)| (i + j) % 2 == 0);
+        assert_eq!(split(&b), Some(encoded(&b)));
+        let scalar = ArrayD::from_elem(IxDyn(&[]), 42.5f64);
+        assert_eq!(split(&scalar), Some(encoded(&scalar)));
+        // Non-standard layouts are encoded, not split; the header stays empty.
+        let t = Array2::from_shape_fn((3, 4), |(i, j)| (i * 4 + j) as i64).reversed_axes();
+        let mut head = Vec::new();
+        assert!(t.encode_split(&mut head).unwrap().is_none());
+        assert!(head.is_empty());
+        // Other types use `encode`.
+        assert!(split(&Postcard(vec![1u32, 2])).is_none());
     }
 
     #[test]

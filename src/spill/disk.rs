@@ -264,17 +264,37 @@ impl SpillDir {
     /// [`ErrorKind::Memory`] when the file would exceed the disk budget; [`ErrorKind::Io`] naming
     /// the file when creating or writing it fails. In both cases nothing is left on disk.
     pub fn write(&self, name_hint: &str, bytes: &[u8]) -> Result<SpillFile> {
-        let compressed = if worth_compressing(bytes) {
-            let packed = lz4_flex::block::compress(bytes);
-            (packed.len() < bytes.len()).then_some(packed)
+        self.write_parts(name_hint, &[], bytes)
+    }
+
+    /// Writes `head ++ body` as one spill file, like [`write`](SpillDir::write), without
+    /// first copying the two into one buffer (unless the payload is compressed). This is how a
+    /// value whose memory is its encoding is spilled where it lies.
+    ///
+    /// # Errors
+    /// As [`write`](SpillDir::write).
+    pub fn write_parts(&self, name_hint: &str, head: &[u8], body: &[u8]) -> Result<SpillFile> {
+        let raw_len = head.len() + body.len();
+        // The body is nearly all of the data; its sample decides.
+        let compressed = if worth_compressing(body) {
+            let joined;
+            let whole = if head.is_empty() {
+                body
+            } else {
+                joined = [head, body].concat();
+                &joined
+            };
+            let packed = lz4_flex::block::compress(whole);
+            (packed.len() < raw_len).then_some(packed)
         } else {
             None
         };
-        let (codec, payload) = match &compressed {
-            Some(packed) => (CODEC_LZ4, packed.as_slice()),
-            None => (CODEC_NONE, bytes),
+        let (codec, parts): (u8, [&[u8]; 2]) = match &compressed {
+            Some(packed) => (CODEC_LZ4, [packed.as_slice(), &[]]),
+            None => (CODEC_NONE, [head, body]),
         };
-        let disk_len = (HEADER_LEN + payload.len()) as u64;
+        let payload_len = parts[0].len() + parts[1].len();
+        let disk_len = (HEADER_LEN + payload_len) as u64;
         let seq = self.shared.seq.fetch_add(1, Ordering::Relaxed);
         let path = self
             .path
@@ -290,8 +310,8 @@ impl SpillDir {
             ))));
         }
 
-        let header = encode_header(codec, bytes.len() as u64, payload);
-        if let Err(err) = write_file(&path, &header, payload, disk_len) {
+        let header = encode_header(codec, raw_len as u64, &parts);
+        if let Err(err) = write_file(&path, &header, &parts, disk_len) {
             let _ = fs::remove_file(&path);
             self.shared.release(disk_len);
             return Err(err);
@@ -301,10 +321,10 @@ impl SpillDir {
         s.files_written.fetch_add(1, Ordering::Relaxed);
         s.bytes_written.fetch_add(disk_len, Ordering::Relaxed);
         s.raw_bytes_written
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            .fetch_add(raw_len as u64, Ordering::Relaxed);
         Ok(SpillFile {
             path,
-            raw_len: bytes.len(),
+            raw_len,
             disk_len,
             compressed: codec == CODEC_LZ4,
             shared: Arc::clone(&self.shared),
@@ -535,14 +555,18 @@ fn corrupt(path: &Path, message: String) -> Error {
     })
 }
 
-fn encode_header(codec: u8, raw_len: u64, payload: &[u8]) -> [u8; HEADER_LEN] {
+/// The file header of a payload stored as the concatenation of `parts`.
+fn encode_header(codec: u8, raw_len: u64, parts: &[&[u8]]) -> [u8; HEADER_LEN] {
+    let mut crc = crc32fast::Hasher::new();
+    parts.iter().for_each(|p| crc.update(p));
+    let stored_len: usize = parts.iter().map(|p| p.len()).sum();
     let mut h = [0u8; HEADER_LEN];
     h[0..8].copy_from_slice(&MAGIC);
     h[8..10].copy_from_slice(&VERSION.to_le_bytes());
     h[10] = codec;
-    h[12..16].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    h[12..16].copy_from_slice(&crc.finalize().to_le_bytes());
     h[16..24].copy_from_slice(&raw_len.to_le_bytes());
-    h[24..32].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+    h[24..32].copy_from_slice(&(stored_len as u64).to_le_bytes());
     h
 }
 
@@ -574,7 +598,7 @@ fn decode_header(path: &Path, map: &[u8]) -> Result<(u8, u64, u64, u32)> {
     Ok((codec, u64_at(16), u64_at(24), crc))
 }
 
-fn write_file(path: &Path, header: &[u8], payload: &[u8], disk_len: u64) -> Result<()> {
+fn write_file(path: &Path, header: &[u8], payload: &[&[u8]], disk_len: u64) -> Result<()> {
     let ctx = || format!("writing spill file {}", path.display());
     let file = OpenOptions::new()
         .write(true)
@@ -584,7 +608,7 @@ fn write_file(path: &Path, header: &[u8], payload: &[u8], disk_len: u64) -> Resu
     let cap = usize::try_from(disk_len).map_or(WRITE_BUF, |n| n.min(WRITE_BUF));
     let mut w = BufWriter::with_capacity(cap, file);
     w.write_all(header)
-        .and_then(|()| w.write_all(payload))
+        .and_then(|()| payload.iter().try_for_each(|p| w.write_all(p)))
         .and_then(|()| w.flush())
         .map_err(|source| io_error(ctx(), source))?;
     // Errors on close are not reported by std; a short write has already failed above, and
@@ -764,6 +788,26 @@ mod tests {
         assert_eq!(s.files_written, 2);
         assert_eq!(s.files_read, 2);
         assert!(s.bytes_written < s.raw_bytes_written);
+    }
+
+    #[test]
+    fn parts_are_stored_as_their_concatenation() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = SpillDir::new(Some(base.path()), None).unwrap();
+        let head = b"header!".to_vec();
+        for body in [
+            random_bytes(300_000, 9),
+            repeating_bytes(200_000),
+            Vec::new(),
+        ] {
+            let whole = [head.as_slice(), &body].concat();
+            let f = dir.write_parts("parts", &head, &body).unwrap();
+            assert_eq!(f.raw_len(), whole.len());
+            assert_eq!(&*f.read().unwrap(), &whole[..]);
+            // Same file contents as writing the concatenation.
+            let g = dir.write("whole", &whole).unwrap();
+            assert_eq!(fs::read(f.path()).unwrap(), fs::read(g.path()).unwrap());
+        }
     }
 
     #[test]

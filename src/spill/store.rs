@@ -243,10 +243,16 @@ impl Store {
             }
             (v.clone(), codec)
         };
-        let mut buf = Vec::with_capacity(value.bytes() + 64);
-        codec.encode(&value, &mut buf)?;
-        let file = dir.write(name, &buf)?;
-        drop(buf);
+        // Arrays in standard layout are written where they lie; others are encoded first.
+        let mut head = Vec::new();
+        let file = match codec.encode_split(&value, &mut head)? {
+            Some(body) => dir.write_parts(name, &head, body)?,
+            None => {
+                let mut buf = Vec::with_capacity(value.bytes() + 64);
+                codec.encode(&value, &mut buf)?;
+                dir.write(name, &buf)?
+            }
+        };
         let mut slot = self.slots[task as usize].lock();
         // Still ours alone? (Our clone and the slot's: two references.) A reader that came
         // meanwhile pins it; a last reader may have taken it; then the file is dropped unused.

@@ -655,6 +655,12 @@ fn chunk_view<T: Elem, K: Kind<T>>(
     let l: usize = red.iter().map(|&a| v.shape()[a]).product();
     let perm: Vec<usize> = kept.iter().chain(red.iter()).copied().collect();
     let p = v.permuted_axes(IxDyn(&perm));
+    if kept.is_empty() && matches!(pos, Pos::None) {
+        // Every element goes to one output: any memory order will do.
+        if let Some(s) = p.as_slice_memory_order() {
+            return kind.chunk(s, 1, l, &kshape, &pos);
+        }
+    }
     if let Some(s) = p.as_slice() {
         kind.chunk(s, k, l, &kshape, &pos)
     } else {
@@ -774,20 +780,12 @@ pub(crate) fn reduce<T: Elem, K: Kind<T>>(
                     Ok(crate::graph::Value::new(acc))
                 })
             } else {
-                task(
-                    &cname,
-                    idx,
-                    vec![std::sync::Arc::clone(x.node(idx))],
-                    move |inp| {
-                        let b = super::borrow_block::<T>(&inp[0])?;
-                        Ok(crate::graph::Value::new(chunk_view(
-                            &*kind,
-                            b.view(),
-                            &red,
-                            pos_for(b.shape(), &start),
-                        )))
-                    },
-                )
+                let (node, tp) = x.read_node(idx);
+                task(&cname, idx, vec![node], move |inp| {
+                    let b = super::permute(super::borrow_block::<T>(&inp[0])?.view(), &tp);
+                    let pos = pos_for(b.shape(), &start);
+                    Ok(crate::graph::Value::new(chunk_view(&*kind, b, &red, pos)))
+                })
             }
         })
         .collect();

@@ -47,6 +47,9 @@ pub struct Args {
     /// Bytes of the outofcore array.
     #[arg(long, default_value_t = 16_000_000_000)]
     pub outofcore_bytes: u64,
+    /// Bytes per block of the outofcore workload (row blocks and column blocks).
+    #[arg(long, default_value_t = 32_000_000)]
+    pub outofcore_block_bytes: u64,
     /// Seed of the random arrays.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -86,6 +89,10 @@ pub fn main(args: Args) -> Result<()> {
             .args(["--threads", &args.threads.to_string()])
             .args(["--limit", &args.limit])
             .args(["--outofcore-bytes", &args.outofcore_bytes.to_string()])
+            .args([
+                "--outofcore-block-bytes",
+                &args.outofcore_block_bytes.to_string(),
+            ])
             .args(["--seed", &args.seed.to_string()])
             .env("MIMALLOC_ALLOW_LARGE_OS_PAGES", "0");
         if let Some(d) = &args.dir {
@@ -172,11 +179,13 @@ pub fn run(rt: &Runtime, opts: &ComputeOptions, args: &Args, w: &str) -> Result<
 }
 
 fn outofcore(rt: &Runtime, opts: &ComputeOptions, args: &Args) -> Result<f64> {
-    // Columns fixed at 50 000; rows from the size. Row blocks and column blocks of ~100 MB.
+    // Columns fixed at 50 000; rows from the size. Row blocks and column blocks of about
+    // `--outofcore-block-bytes`.
     let cols = 50_000usize;
     let rows = ((args.outofcore_bytes / 8) as usize / cols).max(1);
-    let row_block = (100_000_000 / (cols * 8)).clamp(1, rows);
-    let col_block = (100_000_000 / (rows * 8)).clamp(1, cols);
+    let bb = args.outofcore_block_bytes as usize;
+    let row_block = (bb / (cols * 8)).clamp(1, rows);
+    let col_block = (bb / (rows * 8)).clamp(1, cols);
     let dir = args.dir.clone().unwrap_or_else(std::env::temp_dir);
     std::fs::create_dir_all(&dir).map_err(|e| Error::msg(format!("{}: {e}", dir.display())))?;
     let path = dir.join(format!("brisk-array-outofcore-{}.npy", std::process::id()));

@@ -105,7 +105,7 @@ impl<T: LinalgElem> Array<T> {
         bail_err!(self, other);
         match (self.ndim(), other.ndim()) {
             (0, _) | (_, 0) => Array::failed(Error::msg("dot: use * for 0-d arrays")),
-            (a, b) => tensordot(self, other, &[a - 1], &[if b >= 2 { b - 2 } else { 0 }]),
+            (a, b) => tensordot(self, other, &[a - 1], &[b.saturating_sub(2)]),
         }
     }
 
@@ -261,7 +261,7 @@ pub fn tensordot<T: LinalgElem>(
                                 let x = v
                                     .downcast_ref::<ArrayD<T>>()
                                     .ok_or_else(|| Error::msg("dot: partial of the wrong type"))?;
-                                acc.zip_mut_with(x, |p, &q| *p = *p + q);
+                                acc.zip_mut_with(x, |p, &q| *p += q);
                             }
                             Ok(block_value(acc))
                         })

@@ -188,7 +188,7 @@ impl<T: Elem> Array<T> {
                         for (a, (&s, &l)) in d.iter().zip(p.shape()).enumerate() {
                             view.slice_axis_inplace(Axis(a), Slice::from(s..s + l));
                         }
-                        view.assign(&p);
+                        view.assign(p);
                     }
                     Ok(block_value(out))
                 })

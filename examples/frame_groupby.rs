@@ -17,8 +17,10 @@ use brisk::frame::{self, col, len, lit, CsvOptions};
 use brisk::prelude::*;
 
 fn main() -> brisk::Result<()> {
-    // Partition tasks run on brisk's workers: keep polars' own pool to one thread.
-    std::env::set_var("POLARS_MAX_THREADS", "1");
+    // polars' pool: as many threads as brisk's workers (a worker waits while polars' pool runs
+    // work it handed over), set before polars is first used.
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::env::set_var("POLARS_MAX_THREADS", threads.to_string());
     let tmp = tempfile::tempdir().map_err(|e| Error::msg(e.to_string()))?;
     let dir = match std::env::args().nth(1) {
         Some(d) => std::path::PathBuf::from(d),

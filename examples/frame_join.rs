@@ -16,7 +16,10 @@ use brisk::prelude::*;
 use polars::prelude::ChunkAgg;
 
 fn main() -> brisk::Result<()> {
-    std::env::set_var("POLARS_MAX_THREADS", "1");
+    // polars' pool: as many threads as brisk's workers (a worker waits while polars' pool runs
+    // work it handed over), set before polars is first used.
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::env::set_var("POLARS_MAX_THREADS", threads.to_string());
     let rows: usize = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())

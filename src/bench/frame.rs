@@ -8,8 +8,9 @@
 //! `brisk bench frame --dir DIR` runs the seven queries of issue 5, each in a child process
 //! (the binary re-executed with a hidden flag) so that its peak RSS (`VmHWM`) is its own, and
 //! prints `query=<q> engine=<e> wall_s=<f> peak_rss_mib=<f> check=<checksum>`. Engines:
-//! `brisk` (this crate's frames; the child runs with `POLARS_MAX_THREADS=1` so polars' pool
-//! does not add threads next to brisk's workers) and `polars` (polars' own streaming engine in
+//! `brisk` (this crate's frames; CSV parsing runs on brisk's workers themselves, and the child
+//! runs with `POLARS_MAX_THREADS` = threads: a worker calling a polars kernel that uses polars'
+//! pool waits for it, so busy threads stay at `threads`) and `polars` (polars' own streaming engine in
 //! the same binary, `POLARS_MAX_THREADS` = threads: a same-build baseline). The checksum is the
 //! sum of the result's value column, so engines can be compared.
 //!
@@ -603,8 +604,10 @@ pub fn main(args: Args) -> Result<()> {
     );
     for q in &queries {
         for e in &engines {
-            // polars' pool: one thread next to brisk's workers; all threads for polars alone.
-            let polars_threads = if *e == "brisk" { 1 } else { args.threads };
+            // polars' pool as many threads as brisk's workers: a worker that calls into polars
+            // waits while the pool runs its work, so busy threads stay at `threads`; a pool of
+            // one would funnel both workers' polars calls through one thread.
+            let polars_threads = args.threads;
             let out = Command::new(&exe)
                 .args(["bench", "frame", "--dir"])
                 .arg(&args.dir)

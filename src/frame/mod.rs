@@ -30,11 +30,14 @@
 //! - rolling windows and resampling across partition boundaries ([`timeseries`]);
 //! - sinks ([`sink`]).
 //!
-//! **Threads.** Partition tasks run on brisk's workers, one per core; polars' own thread pool
-//! would add a second full set of busy threads. The library runs polars' single-partition
-//! paths (eager CSV reads with `n_threads = 1`, in-memory `LazyFrame::collect` on small
-//! partitions); programs should also set `POLARS_MAX_THREADS=1` before polars is first used
-//! (the `brisk` binary does), which caps the pool polars' kernels fall back to.
+//! **Threads.** Partition tasks run on brisk's workers, one per core, and must not be joined by
+//! a second full set of busy polars threads. CSV partitions are parsed by polars' chunk parser
+//! called on the worker itself (not polars' reader, which counts lines first and parses in its
+//! pool), and each partition's query runs through polars' in-memory engine. Some polars kernels
+//! still hand work to polars' global pool and **wait** for it; so a program should size that
+//! pool to brisk's thread count with `POLARS_MAX_THREADS` set before polars is first used (the
+//! `brisk` benchmarks and the examples do): a waiting worker is idle, so at most that many
+//! threads are busy. A pool of one thread would serialize every worker's polars calls.
 
 pub mod groupby;
 pub mod join;

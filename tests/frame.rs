@@ -517,3 +517,47 @@ fn describe_and_concat() {
         assert_eq!(rt.compute(&two.len()).unwrap(), 500);
     }
 }
+
+#[test]
+fn group_by_dynamic_with_overlapping_and_gapped_windows() {
+    let rt = rt();
+    let df = table(400);
+    for (every, period) in [("1h", "3h"), ("2h", "30m"), ("45m", "45m")] {
+        let want = df
+            .clone()
+            .lazy()
+            .group_by_dynamic(
+                col("t"),
+                [],
+                DynamicGroupOptions {
+                    index_column: "t".into(),
+                    every: Duration::parse(every),
+                    period: Duration::parse(period),
+                    offset: Duration::parse("0ns"),
+                    ..Default::default()
+                },
+            )
+            .agg([col("x").mean().alias("m"), len().alias("n")])
+            .collect()
+            .unwrap();
+        for (name, f) in partitionings(&df) {
+            let got = rt
+                .compute(
+                    &f.group_by_dynamic(
+                        "t",
+                        every,
+                        period,
+                        [col("x").mean().alias("m"), len().alias("n")],
+                    )
+                    .unwrap(),
+                )
+                .unwrap();
+            assert_same(
+                &format!("{name} every {every} period {period}"),
+                &got,
+                &want,
+                true,
+            );
+        }
+    }
+}

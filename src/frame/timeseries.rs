@@ -269,3 +269,105 @@ impl Frame {
         f.group_by([by]).sort_keys(true).agg(aggs)
     }
 }
+
+impl Frame {
+    /// polars' `group_by_dynamic` on the datetime column `by`: windows `[w, w + period)` for
+    /// every `w` that is a multiple of `every` at or after the first timestamp truncated to
+    /// `every`, one output row per window holding data, sorted by `w` (labelled by it, in
+    /// column `by`). Works on unsorted input without divisions: each row is copied to each of
+    /// the ⌈period / every⌉ windows that can contain it, the copies are aggregated by window
+    /// start like any group-by (partial, tree combine, finalize), and windows before the first
+    /// truncated timestamp are dropped at the end. Fixed durations only (no months).
+    pub fn group_by_dynamic<E: AsRef<[Expr]>>(
+        &self,
+        by: &str,
+        every: &str,
+        period: &str,
+        aggs: E,
+    ) -> Result<Frame> {
+        self.check_columns(&[by], "group_by_dynamic")?;
+        let dtype = self.schema.get(by).cloned().unwrap_or(DataType::Null);
+        if !matches!(dtype, DataType::Datetime(_, _)) {
+            return Err(Error::config(format!(
+                "frame.group_by_dynamic: `{by}` is {dtype:?}, not a datetime"
+            )));
+        }
+        let parse = |what: &str, s: &str| -> Result<Duration> {
+            let d = Duration::try_parse(s)
+                .map_err(|e| Error::config(format!("frame.group_by_dynamic: {what} `{s}`: {e}")))?;
+            if d.months() != 0 || d.duration_ns() <= 0 {
+                return Err(Error::config(format!(
+                    "frame.group_by_dynamic: {what} `{s}` must be a fixed, positive duration"
+                )));
+            }
+            Ok(d)
+        };
+        let e = duration_units(&parse("every", every)?, &dtype);
+        let p = duration_units(&parse("period", period)?, &dtype);
+        let copies = (p + e - 1) / e;
+        const W: &str = "__brisk_window";
+        let mut frames = Vec::new();
+        for j in 0..copies.max(1) {
+            let start = col(by).dt().truncate(lit(every)).cast(DataType::Int64) - lit(j * e);
+            frames.push(
+                self.with_column(start.alias(W))?
+                    .filter((col(W) + lit(p)).gt(col(by).cast(DataType::Int64)))?,
+            );
+        }
+        let all = super::concat_frames(&frames)?;
+        let grouped = all
+            .group_by([W])
+            .sort_keys(true)
+            .agg(aggs)?
+            .with_column(col(W).cast(dtype.clone()))?;
+        let renamed = grouped.rename(&[(W, by)])?;
+        let cols: Vec<Expr> = std::iter::once(col(by))
+            .chain(
+                renamed
+                    .schema
+                    .iter_names()
+                    .filter(|n| n.as_str() != by)
+                    .map(|n| col(n.clone())),
+            )
+            .collect();
+        let out = renamed.select(cols)?;
+        // The first window starts at the first timestamp truncated to `every`.
+        let first = self.agg([col(by).min().alias("m")])?.nodes();
+        let nodes = out.nodes();
+        let (every_s, byc) = (every.to_string(), PlSmallStr::from(by));
+        let schema = out.schema.clone();
+        let id = next_op();
+        let mut deps = nodes.clone();
+        deps.extend(first);
+        let n = nodes.len();
+        let filtered = Node::df("group_by_dynamic-start", &[id], deps, move |ins| {
+            let m = take_df(&mut ins[n])?;
+            let start = m
+                .lazy()
+                .select([col("m")
+                    .dt()
+                    .truncate(lit(every_s.as_str()))
+                    .cast(DataType::Int64)])
+                .collect()
+                .map_err(pl("group_by_dynamic start"))?;
+            let start = start
+                .columns()
+                .first()
+                .and_then(|c| c.i64().ok().and_then(|c| c.get(0)));
+            let parts = ins[..n]
+                .iter_mut()
+                .map(take_df)
+                .collect::<Result<Vec<_>>>()?;
+            let df = concat(parts, &schema)?;
+            match start {
+                None => Ok(df.clear()),
+                Some(s) => df
+                    .lazy()
+                    .filter(col(byc.clone()).cast(DataType::Int64).gt_eq(lit(s)))
+                    .collect()
+                    .map_err(pl("group_by_dynamic start")),
+            }
+        });
+        Ok(Frame::of_nodes(vec![filtered], out.schema.clone()))
+    }
+}

@@ -13,9 +13,12 @@
 //! use brisk::prelude::*;
 //! let rt = Runtime::builder().threads(2).build()?;
 //! let x = array::random::uniform(&[1000, 300], (256, 128), 42)?;
-//! let y = (&x.dot(&(x.t() + 1.0))? - x.mean(All)?)?.std(All, 0.0)?;
-//! let std = rt.compute(&y)?.first().copied().unwrap_or_default();
+//! let y = (x.dot(&(x.t() + 1.0)) - x.mean(All)).std(All, 0.0);
+//! println!("{y}"); // shape, dtype, chunks and task count; nothing has run
+//! let std: f64 = y.compute_scalar(&rt)?;
 //! assert!(std > 0.0);
+//! // Bad shapes are reported when the graph is built (or eagerly with `.ok()`).
+//! assert!((&x + &x.t()).ok().is_err());
 //! # Ok::<(), brisk::Error>(())
 //! ```
 //!
@@ -24,6 +27,16 @@
 //! fan-in 4), [`shape`] (transpose, slicing, reshape, concatenate), [`rechunk`], [`linalg`]
 //! (block products, tsqr, svd), [`overlap`] (`map_overlap`) and [`io`] (`.npy` and block
 //! directories).
+//!
+//! **Errors.** Operations on arrays do not return `Result`, so expressions chain like NumPy;
+//! an operation given bad input (shape mismatch, bad axis, impossible reshape) returns an
+//! array carrying the error — with the shapes or axis in the message — which every later
+//! operation passes on and `compute` reports before running anything. [`Array::ok`] checks
+//! eagerly.
+//!
+//! **Transposes are views.** `t()`/`transpose` make tasks that permute a block's axes, but
+//! elementwise ops, products and reductions read a transposed array straight from its source
+//! blocks with a strided view, so `x + x.t()` or `x.dot(&x.t())` copy no block.
 //!
 //! **Generated blocks are fused into reductions.** Arrays made by the creation functions keep a
 //! recipe that can produce any row strip of a block; a reduction of such an array generates

@@ -675,3 +675,32 @@ fn transposes_read_their_source_blocks() {
         &g.t().dot(&g.t()).into_dyn(),
     );
 }
+
+#[test]
+fn other_element_types() {
+    let rt = rt();
+    let g = grid(6, 5).mapv(|v| v as f32);
+    let x = array::from_ndarray(g.clone(), 4).unwrap();
+    let d = rt.compute(&x.dot(&x.t())).unwrap();
+    let want = g.dot(&g.t()).into_dyn();
+    assert!(d.iter().zip(want.iter()).all(|(a, b)| (a - b).abs() < 1e-3));
+    assert_eq!(x.dtype(), "float32");
+    let i = array::from_ndarray(
+        Array2::from_shape_fn((7, 3), |(a, b)| (a * 3 + b) as i32 - 10),
+        2,
+    )
+    .unwrap();
+    assert_eq!(
+        i.sum(All).compute_scalar(&rt).unwrap(),
+        (0..21).map(|v| v - 10).sum::<i64>()
+    );
+    assert_eq!(i.argmax(None).compute_scalar(&rt).unwrap(), 20);
+    assert_eq!(rt.compute(&(&i * 2 - 1)).unwrap()[[0, 0]], -21);
+    let u = array::full(&[5], 2, 7u8).unwrap();
+    assert_eq!(u.max(All).compute_scalar(&rt).unwrap(), 7u8);
+    let b = u.gt_scalar(3);
+    assert!(b.all(All).compute_scalar(&rt).unwrap());
+    assert_eq!(b.count(All).compute_scalar(&rt).unwrap(), 5);
+    let f = i.astype::<f64>().mean(0);
+    assert_eq!(rt.compute(&f).unwrap().len(), 3);
+}

@@ -704,3 +704,28 @@ fn other_element_types() {
     let f = i.astype::<f64>().mean(0);
     assert_eq!(rt.compute(&f).unwrap().len(), 3);
 }
+
+#[test]
+fn generated_operands_are_made_inside_elementwise_tasks() {
+    let rt = rt();
+    let x = random::uniform(&[9, 9], (4, 3), 21).unwrap();
+    let v = random::normal(&[9], 4, 22, 0.0, 1.0).unwrap();
+    let (xm, vm) = rt.compute(&(x.clone(), v.clone())).unwrap();
+    let xm = xm.into_dimensionality::<ndarray::Ix2>().unwrap();
+    close(
+        &rt.compute(&(&x + &x.t())).unwrap(),
+        &(&xm + &xm.t()).into_dyn(),
+    );
+    close(
+        &rt.compute(&(&x.t() - &x)).unwrap(),
+        &(&xm.t() - &xm).into_dyn(),
+    );
+    close(&rt.compute(&(&x * &v)).unwrap(), &(&xm * &vm).into_dyn());
+    let o = array::ones::<f64>(&[9, 9], (4, 3)).unwrap();
+    close(
+        &rt.compute(&(&o / &(&x + 1.0))).unwrap(),
+        &xm.mapv(|a| 1.0 / (a + 1.0)).into_dyn(),
+    );
+    let s = (&x + &x.t()).sum(All).compute_scalar(&rt).unwrap();
+    assert!((s - 2.0 * xm.sum()).abs() < 1e-9);
+}

@@ -22,6 +22,7 @@ use super::{
     Float, Gen, NodeRef, Num,
 };
 use crate::error::{Error, Result};
+use crate::graph::Value;
 
 /// The broadcast shape of two shapes, or an error naming them.
 pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
@@ -76,6 +77,59 @@ impl<T: Elem> Operand<T> {
             })
             .collect();
         self.array.read_node(&idx).0
+    }
+
+    /// For an operand straight from a creation function (or a transpose of one): how to
+    /// generate the block `out_idx` reads, in the task, instead of depending on it.
+    fn gen_for(&self, out_idx: &[usize]) -> Option<GenBlock<T>> {
+        let off = out_idx.len() - self.ndim;
+        let idx: Vec<usize> = (0..self.ndim)
+            .map(|a| {
+                if self.numblocks[a] == 1 {
+                    0
+                } else {
+                    out_idx[a + off]
+                }
+            })
+            .collect();
+        let (gen, chunks, src) = match &self.array.tsrc {
+            Some(t) => {
+                let mut src = vec![0; idx.len()];
+                for (i, &p) in t.perm.iter().enumerate() {
+                    src[p] = idx[i];
+                }
+                (t.gen.as_ref()?, &t.chunks, src)
+            }
+            None => (self.array.gen.as_ref()?, &self.array.chunks, idx),
+        };
+        let start = src
+            .iter()
+            .zip(chunks)
+            .map(|(&i, c)| c[..i].iter().sum())
+            .collect();
+        let shape = src.iter().zip(chunks).map(|(&i, c)| c[i]).collect();
+        Some(GenBlock {
+            gen: Arc::clone(gen),
+            block: src,
+            start,
+            shape,
+        })
+    }
+}
+
+/// A block to generate inside the task that reads it.
+struct GenBlock<T> {
+    gen: Arc<dyn Gen<T>>,
+    block: Vec<usize>,
+    start: Vec<usize>,
+    shape: Vec<usize>,
+}
+
+impl<T: Elem> GenBlock<T> {
+    fn make(&self) -> ArrayD<T> {
+        let mut b = ArrayD::<T>::default(IxDyn(&self.shape));
+        self.gen.fill(&self.block, &self.start, 0, b.view_mut());
+        b
     }
 }
 
@@ -321,60 +375,74 @@ impl<T: Elem> Array<T> {
                 let f = Arc::clone(&f);
                 let out_shape = bshape(&chunks, idx);
                 let perms = [a.perm.clone(), b.perm.clone()];
-                task(
-                    &name,
-                    idx,
-                    vec![a.node_for(idx), b.node_for(idx)],
-                    move |x| {
-                        // Write into an operand that has the output's shape and no other
-                        // reader; otherwise allocate the result.
-                        for (mine, other) in [(0usize, 1usize), (1, 0)] {
-                            let fits = x[mine].downcast_ref::<ArrayD<T>>().is_some_and(|b| {
-                                let b = super::permute(b.view(), &perms[mine]);
-                                b.ndim() == n && b.shape() == out_shape.as_slice()
-                            });
-                            if fits && x[mine].ref_count() == 1 {
-                                let mut own = take_block::<T>(&mut x[mine])?;
-                                if let Some(p) = &perms[mine] {
-                                    own = own.permuted_axes(IxDyn(p));
-                                }
-                                let o = lift_view(
-                                    super::permute(
-                                        super::borrow_block::<T>(&x[other])?.view(),
-                                        &perms[other],
-                                    ),
-                                    n,
-                                );
-                                if o.broadcast(own.raw_dim()).is_none() {
-                                    return Err(broadcast_err(o.shape(), &out_shape));
-                                }
-                                if mine == 0 {
-                                    own.zip_mut_with(&o, |p, &q| *p = f(*p, q));
-                                } else {
-                                    own.zip_mut_with(&o, |q, &p| *q = f(p, *q));
-                                }
-                                return Ok(block_value(own));
+                // Generated operands are made in the task (no block held for other readers).
+                let gens = [a.gen_for(idx), b.gen_for(idx)];
+                let mut deps = Vec::new();
+                for (g, op) in gens.iter().zip([&a, &b]) {
+                    if g.is_none() {
+                        deps.push(op.node_for(idx));
+                    }
+                }
+                task(&name, idx, deps, move |inputs| {
+                    let mut it = inputs.iter_mut();
+                    let mut vals: Vec<Value> = Vec::with_capacity(2);
+                    for g in &gens {
+                        vals.push(match g {
+                            Some(g) => block_value(g.make()),
+                            None => std::mem::take(
+                                it.next().ok_or_else(|| Error::msg("zip: missing input"))?,
+                            ),
+                        });
+                    }
+                    let x = &mut vals[..];
+                    // Write into an operand that has the output's shape and no other
+                    // reader; otherwise allocate the result.
+                    for (mine, other) in [(0usize, 1usize), (1, 0)] {
+                        let fits = x[mine].downcast_ref::<ArrayD<T>>().is_some_and(|b| {
+                            let b = super::permute(b.view(), &perms[mine]);
+                            b.ndim() == n && b.shape() == out_shape.as_slice()
+                        });
+                        if fits && x[mine].ref_count() == 1 {
+                            let mut own = take_block::<T>(&mut x[mine])?;
+                            if let Some(p) = &perms[mine] {
+                                own = own.permuted_axes(IxDyn(p));
                             }
+                            let o = lift_view(
+                                super::permute(
+                                    super::borrow_block::<T>(&x[other])?.view(),
+                                    &perms[other],
+                                ),
+                                n,
+                            );
+                            if o.broadcast(own.raw_dim()).is_none() {
+                                return Err(broadcast_err(o.shape(), &out_shape));
+                            }
+                            if mine == 0 {
+                                own.zip_mut_with(&o, |p, &q| *p = f(*p, q));
+                            } else {
+                                own.zip_mut_with(&o, |q, &p| *q = f(p, *q));
+                            }
+                            return Ok(block_value(own));
                         }
-                        let xa = lift_view(
-                            super::permute(super::borrow_block::<T>(&x[0])?.view(), &perms[0]),
-                            n,
-                        );
-                        let xb = lift_view(
-                            super::permute(super::borrow_block::<T>(&x[1])?.view(), &perms[1]),
-                            n,
-                        );
-                        let va = xa
-                            .broadcast(IxDyn(&out_shape))
-                            .ok_or_else(|| broadcast_err(xa.shape(), &out_shape))?;
-                        let vb = xb
-                            .broadcast(IxDyn(&out_shape))
-                            .ok_or_else(|| broadcast_err(xb.shape(), &out_shape))?;
-                        Ok(block_value(
-                            Zip::from(&va).and(&vb).map_collect(|&p, &q| f(p, q)),
-                        ))
-                    },
-                )
+                    }
+                    let xa = lift_view(
+                        super::permute(super::borrow_block::<T>(&x[0])?.view(), &perms[0]),
+                        n,
+                    );
+                    let xb = lift_view(
+                        super::permute(super::borrow_block::<T>(&x[1])?.view(), &perms[1]),
+                        n,
+                    );
+                    let va = xa
+                        .broadcast(IxDyn(&out_shape))
+                        .ok_or_else(|| broadcast_err(xa.shape(), &out_shape))?;
+                    let vb = xb
+                        .broadcast(IxDyn(&out_shape))
+                        .ok_or_else(|| broadcast_err(xb.shape(), &out_shape))?;
+                    Ok(block_value(
+                        Zip::from(&va).and(&vb).map_collect(|&p, &q| f(p, q)),
+                    ))
+                })
             })
             .collect();
         Array::from_parts(shape, chunks, blocks)

@@ -316,7 +316,7 @@ pub struct Array<T: Elem> {
     pub(crate) err: Option<Arc<Error>>,
     /// For a transposed array: the source blocks, so that consumers that only read a block
     /// can view the source block permuted instead of depending on a copied one.
-    pub(crate) tsrc: Option<Arc<TSrc>>,
+    pub(crate) tsrc: Option<Arc<TSrc<T>>>,
     pub(crate) _t: PhantomData<fn() -> T>,
 }
 
@@ -336,10 +336,13 @@ impl<T: Elem> Clone for Array<T> {
 
 /// The source of a transposed array: block `idx` of the transpose is source block `src` with
 /// `src[perm[i]] = idx[i]`, viewed with `permuted_axes(perm)`.
-pub(crate) struct TSrc {
+pub(crate) struct TSrc<T> {
     pub(crate) blocks: Arc<Vec<NodeRef>>,
     pub(crate) numblocks: Vec<usize>,
     pub(crate) perm: Vec<usize>,
+    /// The source's chunks and generator, when the source came from a creation function.
+    pub(crate) chunks: Vec<Vec<usize>>,
+    pub(crate) gen: Option<Arc<dyn Gen<T>>>,
 }
 
 /// Views a borrowed block through an optional axis permutation.

@@ -74,11 +74,15 @@ impl<T: Elem> Array<T> {
                 blocks: Arc::clone(&t.blocks),
                 numblocks: t.numblocks.clone(),
                 perm: axes.iter().map(|&a| t.perm[a]).collect(),
+                chunks: t.chunks.clone(),
+                gen: t.gen.clone(),
             },
             None => super::TSrc {
                 blocks: Arc::clone(&self.blocks),
                 numblocks: self.numblocks(),
                 perm: axes.to_vec(),
+                chunks: self.chunks.clone(),
+                gen: self.gen.clone(),
             },
         }));
         out

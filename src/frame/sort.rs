@@ -235,11 +235,30 @@ impl Frame {
             .with_order_descending(descending)
             .with_nulls_last(true)
             .with_maintain_order(true);
-        let (c1, o1) = (c.clone(), opts.clone());
-        let local = self.lazy_parts(
+        let c1 = c.clone();
+        // A stable arg-sort of the one column, then a gather of `n` rows (polars' sort + slice
+        // of the whole frame would go through its row-encoded top-k, far slower per partition).
+        let local = self.consume(
             "top-local",
             None,
-            Arc::new(move |lf| lf.sort([c1.clone()], o1.clone()).slice(0, n as IdxSize)),
+            Arc::new(move |df, _| {
+                let s = df
+                    .column(&c1)
+                    .map_err(pl("nsmallest/nlargest"))?
+                    .as_materialized_series()
+                    .clone();
+                let idx = s.arg_sort(
+                    SortOptions::default()
+                        .with_order_descending(descending)
+                        .with_nulls_last(true)
+                        .with_maintain_order(true)
+                        .with_multithreaded(false),
+                );
+                let idx = idx.slice(0, n);
+                Ok(Value::spillable(
+                    df.take(&idx).map_err(pl("nsmallest/nlargest"))?,
+                ))
+            }),
         );
         let schema = self.schema.clone();
         let s2 = schema.clone();

@@ -3,10 +3,10 @@
 //! Every block has its own key, derived from the seed and the block's grid index with
 //! SplitMix64 (the same seed and chunks give the same data on any number of threads, like
 //! Dask's per-block seeds). A block's elements, in C order, are cut into segments of
-//! [`SEGMENT`] elements; segment `s` is produced by four interleaved xoshiro256+ generators
+//! [`SEGMENT`] elements; segment `s` is produced by sixteen interleaved xoshiro256+ generators
 //! seeded from `(block key, s)`. So any strip of a block can be generated without the rest
-//! (what fuses generation into reductions), and the inner loop has four independent
-//! dependency chains that the compiler can vectorize.
+//! (what fuses generation into reductions), and the inner loop has sixteen independent
+//! lanes that the compiler vectorizes (AVX-512 or AVX2, chosen at run time).
 //!
 //! Uniform doubles take the top 52 bits as the mantissa of a number in [1, 2) minus 1;
 //! normals use the Box–Muller transform on pairs; integers in `[low, high)` use Lemire's
@@ -39,8 +39,9 @@ pub(crate) fn block_key(seed: u64, block: &[usize]) -> u64 {
     k
 }
 
-/// Independent generators interleaved in a segment (element `e` comes from lane `e % 8`).
-const LANES: usize = 8;
+/// Independent generators interleaved in a segment (element `e` comes from lane `e % 16`):
+/// two registers of eight, so the two dependency chains overlap.
+const LANES: usize = 16;
 
 /// Fills `out` with segment `seg` of stream `key` (`out.len() <= SEGMENT`).
 #[inline(always)]
@@ -93,7 +94,7 @@ fn fill_words_body<T, F: Fn(u64) -> T>(key: u64, flat0: usize, out: &mut [T], f:
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512dq")]
 fn fill_words_avx512<T, F: Fn(u64) -> T>(key: u64, flat0: usize, out: &mut [T], f: F) {
     fill_words_body(key, flat0, out, f)
 }
@@ -109,8 +110,10 @@ fn fill_words_avx2<T, F: Fn(u64) -> T>(key: u64, flat0: usize, out: &mut [T], f:
 pub(crate) fn fill_words<T, F: Fn(u64) -> T>(key: u64, flat0: usize, out: &mut [T], f: F) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+        {
+            // SAFETY: the CPU supports AVX-512F and DQ, checked just above.
             return unsafe { fill_words_avx512(key, flat0, out, f) };
         }
         if std::arch::is_x86_feature_detected!("avx2") {

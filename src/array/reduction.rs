@@ -95,26 +95,60 @@ impl Axes {
 // ---------------------------------------------------------------------------------------
 // Lane arithmetic
 
-/// Blocked pairwise sum (8 accumulators below 256 elements, halves above).
-pub(crate) fn pairwise_sum<T: Num>(x: &[T]) -> T::Acc {
-    if x.len() <= 256 {
-        let mut acc = [<T::Acc as Num>::ZERO; 8];
-        let mut it = x.chunks_exact(8);
-        for c in &mut it {
-            for k in 0..8 {
-                acc[k] = acc[k] + c[k].acc();
-            }
+/// Leaf of the blocked sums: 16 independent accumulators (vectorizes, and hides the
+/// latency of the adds).
+#[inline(always)]
+fn leaf<A: Num, T: Copy>(x: &[T], conv: impl Fn(T) -> A) -> A {
+    let mut acc = [A::ZERO; 16];
+    let mut it = x.chunks_exact(16);
+    for c in &mut it {
+        for k in 0..16 {
+            acc[k] = acc[k] + conv(c[k]);
         }
-        let mut s =
-            ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-        for &v in it.remainder() {
-            s = s + v.acc();
-        }
-        s
-    } else {
-        let h = (x.len() / 2) & !7;
-        pairwise_sum(&x[..h]) + pairwise_sum(&x[h..])
     }
+    for k in 0..8 {
+        acc[k] = acc[k] + acc[k + 8];
+    }
+    let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for &v in it.remainder() {
+        s = s + conv(v);
+    }
+    s
+}
+
+/// Sums of 256-element leaves, combined pairwise.
+#[inline(always)]
+fn blocked<A: Num, T: Copy>(x: &[T], conv: impl Fn(T) -> A + Copy) -> A {
+    if x.len() <= 256 {
+        return leaf(x, conv);
+    }
+    let mut parts: smallvec::SmallVec<[A; 64]> = x.chunks(256).map(|c| leaf(c, conv)).collect();
+    while parts.len() > 1 {
+        let half = parts.len().div_ceil(2);
+        for i in 0..half {
+            let b = parts.get(2 * i + 1).copied().unwrap_or(A::ZERO);
+            parts[i] = parts[2 * i] + b;
+        }
+        parts.truncate(half);
+    }
+    parts[0]
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn blocked_avx512<A: Num, T: Copy>(x: &[T], conv: impl Fn(T) -> A + Copy) -> A {
+    blocked(x, conv)
+}
+
+/// Blocked pairwise sum of a lane (AVX-512 when the CPU has it; same rounding either way:
+/// the order of the additions does not depend on the instruction set).
+pub(crate) fn pairwise_sum<T: Num>(x: &[T]) -> T::Acc {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F, checked just above.
+        return unsafe { blocked_avx512(x, |v: T| v.acc()) };
+    }
+    blocked(x, |v: T| v.acc())
 }
 
 fn pairwise_f64<T: Elem>(x: &[T], skip_nan: bool) -> (f64, f64) {
@@ -129,27 +163,15 @@ fn pairwise_f64<T: Elem>(x: &[T], skip_nan: bool) -> (f64, f64) {
         }
         return (s, n);
     }
-    fn rec<T: Elem>(x: &[T]) -> f64 {
-        if x.len() <= 256 {
-            let mut acc = [0.0f64; 8];
-            let mut it = x.chunks_exact(8);
-            for c in &mut it {
-                for k in 0..8 {
-                    acc[k] += c[k].to_f64();
-                }
-            }
-            let mut s =
-                ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-            for &v in it.remainder() {
-                s += v.to_f64();
-            }
-            s
-        } else {
-            let h = (x.len() / 2) & !7;
-            rec(&x[..h]) + rec(&x[h..])
-        }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F, checked just above.
+        return (
+            unsafe { blocked_avx512(x, |v: T| v.to_f64()) },
+            x.len() as f64,
+        );
     }
-    (rec(x), x.len() as f64)
+    (blocked(x, |v: T| v.to_f64()), x.len() as f64)
 }
 
 // ---------------------------------------------------------------------------------------

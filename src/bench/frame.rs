@@ -637,6 +637,9 @@ pub fn main(args: Args) -> Result<()> {
 
 /// Runs `brisk bench frame-join`.
 pub fn join_main(args: JoinArgs) -> Result<()> {
+    // Under a memory limit resident size matters more than fresh-page cost: give freed pages
+    // back to the OS at once instead of keeping them in mimalloc's segments.
+    super::return_freed_pages();
     let mut b = Runtime::builder()
         .threads(args.threads)
         .memory_limit(crate::sched::parse_bytes(&args.memory_limit)?);

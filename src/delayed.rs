@@ -192,7 +192,7 @@ where
 
 pub(crate) fn output_value<R: TaskOutput>(r: R) -> Result<Value> {
     match r.into_result() {
-        Ok(v) => Ok(Value::new(v)),
+        Ok(v) => Ok(Value::auto(v)),
         Err(e) => Err(match e.downcast::<Error>() {
             Ok(brisk_error) => *brisk_error,
             Err(other) => Error::user(other),

@@ -501,3 +501,34 @@ fn many_roots_under_pressure_pause_instead_of_piling_up() {
         stats.peak_bytes
     );
 }
+
+#[test]
+fn delayed_results_with_an_encoding_spill_too() {
+    use brisk::prelude::*;
+    use ndarray::Array1;
+    let base = tempfile::tempdir().unwrap();
+    let rt = limited(2, 16 * BLOCK_BYTES, base.path()).build().unwrap();
+    let make = delayed(|i: usize| Array1::from(block(i))).name("make");
+    let weigh = delayed(|b: Array1<f64>, all: Vec<f64>| {
+        let total: f64 = all.iter().sum();
+        b.iter().enumerate().map(|(j, x)| x * j as f64).sum::<f64>() / total
+    })
+    .name("weigh");
+    let sum = delayed(|b: Array1<f64>| b.sum()).name("sum");
+    let n = 64;
+    let blocks: Vec<_> = (0..n).map(|i| make.call(i)).collect();
+    let sums: Vec<_> = blocks.iter().map(|b| sum.call(b)).collect();
+    let checks: Vec<_> = blocks
+        .iter()
+        .map(|b| weigh.call((b, sums.clone())))
+        .collect();
+    let got: Vec<f64> = rt.compute(&checks).unwrap();
+    assert_eq!(got, expected(n)[..n].to_vec());
+    let stats = rt.memory_stats();
+    assert!(stats.spill_count > 0, "nothing spilled: {stats:?}");
+    assert!(
+        stats.peak_bytes <= 16 * BLOCK_BYTES + 3 * BLOCK_BYTES,
+        "peak {} over the limit plus a task's working set",
+        stats.peak_bytes
+    );
+}

@@ -65,6 +65,13 @@ impl Value {
         Self::build(value, bytes, Some(Codec::of::<T>()))
     }
 
+    /// Wraps `value`, spillable when its type names a codec ([`SizeOf::spill_codec`]): how
+    /// `delayed` functions and futures store their results.
+    pub fn auto<T: SizeOf + Send + Sync + 'static>(value: T) -> Self {
+        let bytes = value.size_of();
+        Self::build(value, bytes, T::spill_codec())
+    }
+
     fn build<T: Send + Sync + 'static>(value: T, bytes: usize, codec: Option<Codec>) -> Self {
         let inner: Arc<Inner<dyn Any + Send + Sync>> = Arc::new(Inner {
             bytes,

@@ -13,8 +13,11 @@
 //! assert_eq!(vec![1u64, 2, 3].size_of(), 24 + 24);
 //! ```
 
+use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+
+use crate::spill::codec::{Codec, Spill};
 
 /// How many bytes a value holds in memory, heap included.
 pub trait SizeOf {
@@ -22,6 +25,22 @@ pub trait SizeOf {
     fn size_of(&self) -> usize {
         std::mem::size_of_val(self)
     }
+
+    /// The codec the store may use to move results of this type to disk, or `None` (the
+    /// default) to keep them in memory. Results of `delayed` functions and futures are stored
+    /// with it, so their numeric arrays, frames, numeric vectors and strings spill under
+    /// memory pressure like the collections' blocks.
+    fn spill_codec() -> Option<Codec>
+    where
+        Self: Sized,
+    {
+        None
+    }
+}
+
+/// `Codec::of::<Want>()` when `T` is `Want`.
+fn codec_if<T: 'static, Want: Spill + SizeOf>() -> Option<Codec> {
+    (TypeId::of::<T>() == TypeId::of::<Want>()).then(Codec::of::<Want>)
 }
 
 macro_rules! inline_only {
@@ -55,15 +74,23 @@ impl SizeOf for String {
     fn size_of(&self) -> usize {
         std::mem::size_of::<String>() + self.capacity()
     }
+    fn spill_codec() -> Option<Codec> {
+        Some(Codec::of::<String>())
+    }
 }
 
 impl SizeOf for &'static str {}
 
-impl<T: SizeOf> SizeOf for Vec<T> {
+impl<T: SizeOf + 'static> SizeOf for Vec<T> {
     fn size_of(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.iter().map(SizeOf::size_of).sum::<usize>()
             + (self.capacity() - self.len()) * std::mem::size_of::<T>()
+    }
+    fn spill_codec() -> Option<Codec> {
+        codec_if::<Self, Vec<f64>>()
+            .or_else(codec_if::<Self, Vec<i64>>)
+            .or_else(codec_if::<Self, Vec<u8>>)
     }
 }
 
@@ -141,16 +168,29 @@ tuple_size!(A, B, C, D, E, F);
 
 impl<A, D> SizeOf for ndarray::ArrayBase<ndarray::OwnedRepr<A>, D>
 where
-    D: ndarray::Dimension,
+    A: 'static,
+    D: ndarray::Dimension + 'static,
 {
     fn size_of(&self) -> usize {
         std::mem::size_of::<Self>() + self.len() * std::mem::size_of::<A>()
+    }
+    fn spill_codec() -> Option<Codec> {
+        use ndarray::Array;
+        codec_if::<Self, Array<f64, D>>()
+            .or_else(codec_if::<Self, Array<f32, D>>)
+            .or_else(codec_if::<Self, Array<i64, D>>)
+            .or_else(codec_if::<Self, Array<i32, D>>)
+            .or_else(codec_if::<Self, Array<u8, D>>)
+            .or_else(codec_if::<Self, Array<bool, D>>)
     }
 }
 
 impl SizeOf for polars::prelude::DataFrame {
     fn size_of(&self) -> usize {
         std::mem::size_of::<Self>() + self.estimated_size()
+    }
+    fn spill_codec() -> Option<Codec> {
+        Some(Codec::of::<Self>())
     }
 }
 

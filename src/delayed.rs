@@ -28,32 +28,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::error::{BoxError, Error, ErrorKind, Result};
+use crate::graph::node::add_nodes;
 use crate::graph::{Annotations, Graph, Key, Op, Value};
 use crate::sched::{Compute, Runtime};
 use crate::spill::SizeOf;
 
 static NEXT_CALL: AtomicU64 = AtomicU64::new(0);
 
-/// A node of the delayed graph: what to run and on which other nodes' results.
 #[doc(hidden)]
-pub struct Node {
-    key: Key,
-    op: Op,
-    deps: Vec<Arc<Node>>,
-    annotations: Option<Box<Annotations>>,
-}
-
-impl Drop for Node {
-    // A chain of a million calls would otherwise drop recursively and overflow the stack.
-    fn drop(&mut self) {
-        let mut stack = std::mem::take(&mut self.deps);
-        while let Some(node) = stack.pop() {
-            if let Some(mut inner) = Arc::into_inner(node) {
-                stack.append(&mut inner.deps);
-            }
-        }
-    }
-}
+pub use crate::graph::node::Node;
 
 /// A lazily computed value of type `T`: the result of a [`DelayedFn::call`].
 pub struct Delayed<T> {
@@ -113,7 +96,7 @@ impl<T: Clone + Send + Sync + 'static> Compute for Delayed<T> {
     type Output = T;
 
     fn build(&self, graph: &mut Graph, outputs: &mut Vec<Key>) -> Result<()> {
-        add_nodes(&self.node, graph)?;
+        add_nodes(std::slice::from_ref(&self.node), graph)?;
         outputs.push(self.node.key.clone());
         Ok(())
     }
@@ -130,38 +113,6 @@ impl<T: Clone + Send + Sync + 'static> Compute for Delayed<T> {
             })
         })
     }
-}
-
-/// Adds `root` and everything it depends on, dependencies first, skipping keys already there.
-fn add_nodes(root: &Arc<Node>, graph: &mut Graph) -> Result<()> {
-    if graph.contains(&root.key) {
-        return Ok(());
-    }
-    // Iterative post-order: (node, next dependency to visit).
-    let mut stack: Vec<(&Node, usize)> = vec![(root, 0)];
-    while let Some((node, i)) = stack.last_mut() {
-        if let Some(dep) = node.deps.get(*i) {
-            *i += 1;
-            if !graph.contains(&dep.key) {
-                stack.push((dep, 0));
-            }
-            continue;
-        }
-        let node: &Node = node;
-        stack.pop();
-        if graph.contains(&node.key) {
-            continue; // reached twice through a diamond before being added
-        }
-        let id = graph.add_task(
-            node.key.clone(),
-            node.op.clone(),
-            node.deps.iter().map(|d| &d.key),
-        )?;
-        if let Some(a) = &node.annotations {
-            graph.annotate(id, (**a).clone());
-        }
-    }
-    Ok(())
 }
 
 /// What a task function may return: a value, or a `Result` whose `Err` fails the task.

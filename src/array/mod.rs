@@ -197,24 +197,7 @@ impl Elem for bool {
     }
 }
 
-/// A node of an array's task graph: what to run and on which other nodes' results.
-pub(crate) struct Node {
-    pub(crate) key: Key,
-    pub(crate) op: Op,
-    pub(crate) deps: Vec<Arc<Node>>,
-}
-
-impl Drop for Node {
-    // Long chains (cumsum carries, persisted arrays) would otherwise drop recursively.
-    fn drop(&mut self) {
-        let mut stack = std::mem::take(&mut self.deps);
-        while let Some(node) = stack.pop() {
-            if let Some(mut inner) = Arc::into_inner(node) {
-                stack.append(&mut inner.deps);
-            }
-        }
-    }
-}
+pub(crate) use crate::graph::node::{add_nodes, Node};
 
 pub(crate) type NodeRef = Arc<Node>;
 
@@ -238,21 +221,21 @@ where
         .rsplit_once('-')
         .map_or(&**name, |(a, _)| a)
         .to_string();
-    Arc::new(Node {
-        key: Key::indexed(name, &key_idx),
-        op: Op::new(op_name, move |_ctx, inputs: &mut [Value]| f(inputs)),
+    Arc::new(Node::new(
+        Key::indexed(name, &key_idx),
+        Op::new(op_name, move |_ctx, inputs: &mut [Value]| f(inputs)),
         deps,
-    })
+    ))
 }
 
 /// A node holding an already computed value.
 pub(crate) fn literal(name: &Arc<str>, idx: &[usize], value: Value) -> NodeRef {
     let key_idx: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
-    Arc::new(Node {
-        key: Key::indexed(name, &key_idx),
-        op: Op::literal(value),
-        deps: Vec::new(),
-    })
+    Arc::new(Node::new(
+        Key::indexed(name, &key_idx),
+        Op::literal(value),
+        Vec::new(),
+    ))
 }
 
 /// Moves a block out of a task input (no copy when the task is its last consumer).
@@ -613,36 +596,6 @@ impl<T: Elem> Array<T> {
             blocks,
         ))
     }
-}
-
-/// Adds `roots` and everything they depend on, dependencies first, skipping keys already there.
-pub(crate) fn add_nodes(roots: &[NodeRef], graph: &mut Graph) -> Result<()> {
-    for root in roots {
-        if graph.contains(&root.key) {
-            continue;
-        }
-        let mut stack: Vec<(&Node, usize)> = vec![(root, 0)];
-        while let Some((node, i)) = stack.last_mut() {
-            if let Some(dep) = node.deps.get(*i) {
-                *i += 1;
-                if !graph.contains(&dep.key) {
-                    stack.push((dep, 0));
-                }
-                continue;
-            }
-            let node: &Node = node;
-            stack.pop();
-            if graph.contains(&node.key) {
-                continue;
-            }
-            graph.add_task(
-                node.key.clone(),
-                node.op.clone(),
-                node.deps.iter().map(|d| &d.key),
-            )?;
-        }
-    }
-    Ok(())
 }
 
 /// Assembles computed blocks (C order of the grid) into one array.

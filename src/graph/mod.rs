@@ -34,6 +34,7 @@ pub mod csr;
 pub mod dot;
 pub mod graph_file;
 mod key;
+pub(crate) mod node;
 mod op;
 pub mod order;
 mod plan;

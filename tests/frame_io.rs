@@ -180,6 +180,31 @@ fn csv_bad_input_is_reported_with_file_and_line() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("header"), "{e}");
+
+    // A file cut short after the frame was built: an error naming it, not a crash.
+    let short = dir.path().join("short.csv");
+    let mut f = std::fs::File::create(&short).unwrap();
+    writeln!(f, "a,b").unwrap();
+    for i in 0..2000 {
+        writeln!(f, "{i},{i}.25").unwrap();
+    }
+    drop(f);
+    let fr = frame::read_csv(
+        short.to_str().unwrap(),
+        CsvOptions::default().partition_size(4096),
+    )
+    .unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&short)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+    let e = rt.compute(&fr).unwrap_err().to_string();
+    assert!(
+        e.contains(&short.display().to_string()) && e.contains("shorter"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -86,9 +86,46 @@ pub(crate) fn split_by(df: &DataFrame, assign: &[u32], n: usize) -> PolarsResult
     idx.into_iter()
         .map(|rows| {
             let ca = IdxCa::from_vec("".into(), rows);
-            df.take(&ca)
+            own_strings(df.take(&ca)?)
         })
         .collect()
+}
+
+/// Gives every string and binary column of `df` buffers of its own.
+///
+/// A gather keeps the source's string buffers and only picks views into them, so each of the
+/// `n` pieces of a split would keep the **whole** input partition's strings alive until the
+/// last piece is consumed or spilled: a shuffle would pin every input's strings at once, far
+/// beyond what the store counts for the pieces. Copying each piece's own strings out costs
+/// one pass over them and lets the input go as soon as it is split.
+pub(crate) fn own_strings(df: DataFrame) -> PolarsResult<DataFrame> {
+    let shares = |c: &Column| matches!(c.dtype(), DataType::String | DataType::Binary);
+    if !df.columns().iter().any(shares) {
+        return Ok(df);
+    }
+    let height = df.height();
+    let columns = df
+        .into_columns()
+        .into_iter()
+        .map(|c| {
+            if let Ok(ca) = c.str() {
+                StringChunked::from_chunk_iter(
+                    c.name().clone(),
+                    ca.downcast_iter().map(|a| a.deshare()),
+                )
+                .into_column()
+            } else if let Ok(ca) = c.binary() {
+                BinaryChunked::from_chunk_iter(
+                    c.name().clone(),
+                    ca.downcast_iter().map(|a| a.deshare()),
+                )
+                .into_column()
+            } else {
+                c
+            }
+        })
+        .collect();
+    DataFrame::new(height, columns)
 }
 
 /// Splits `df` into `n` pieces by the hash of `keys`.
@@ -178,5 +215,50 @@ impl Frame {
             gather_pieces(outs, &self.schema),
             self.schema.clone(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spill::SizeOf;
+
+    #[test]
+    fn pieces_own_their_strings_and_count_their_views() {
+        let n = 10_000;
+        let long: Vec<String> = (0..n).map(|i| format!("{i:040}")).collect();
+        let df = DataFrame::new(
+            n,
+            vec![
+                Column::new("k".into(), (0..n as i64).collect::<Vec<_>>()),
+                Column::new("s".into(), long),
+            ],
+        )
+        .unwrap();
+        let whole = df.size_of();
+        // 16-byte views and 40 bytes of text per row, plus the keys.
+        assert!(whole >= n * (16 + 40 + 8), "{whole}");
+        let assign: Vec<u32> = (0..n as u32).map(|i| i % 4).collect();
+        let pieces = split_by(&df, &assign, 4).unwrap();
+        let sum: usize = pieces.iter().map(|p| p.size_of()).sum();
+        // Each piece counts only its own strings: the four add up to about the whole.
+        assert!(sum < whole + whole / 10, "pieces {sum} vs whole {whole}");
+        for p in &pieces {
+            assert_eq!(p.height(), n / 4);
+            let buffers: usize = p
+                .column("s")
+                .unwrap()
+                .str()
+                .unwrap()
+                .downcast_iter()
+                .flat_map(|a| a.data_buffers().iter().map(|b| b.len()))
+                .sum();
+            assert!(
+                buffers <= n / 4 * 40 + 1024,
+                "piece keeps {buffers} bytes of strings"
+            );
+        }
+        let back = concat(pieces, &df.schema().clone()).unwrap();
+        assert_eq!(back.height(), n);
     }
 }

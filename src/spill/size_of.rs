@@ -187,7 +187,20 @@ where
 
 impl SizeOf for polars::prelude::DataFrame {
     fn size_of(&self) -> usize {
-        std::mem::size_of::<Self>() + self.estimated_size()
+        std::mem::size_of::<Self>()
+            + self
+                .columns()
+                .iter()
+                .map(|c| match (c.as_series(), c.as_scalar_column()) {
+                    (Some(s), _) => series_bytes(s),
+                    // A constant column holds one value until something materializes it.
+                    (None, Some(sc)) => match sc.lazy_as_materialized_series() {
+                        Some(s) => series_bytes(s),
+                        None => series_bytes(&sc.as_single_value_series()),
+                    },
+                    (None, None) => 0,
+                })
+                .sum::<usize>()
     }
     fn spill_codec() -> Option<Codec> {
         Some(Codec::of::<Self>())
@@ -196,7 +209,58 @@ impl SizeOf for polars::prelude::DataFrame {
 
 impl SizeOf for polars::prelude::Series {
     fn size_of(&self) -> usize {
-        std::mem::size_of::<Self>() + self.estimated_size()
+        std::mem::size_of::<Self>() + series_bytes(self)
+    }
+}
+
+/// Bytes a series holds in memory.
+///
+/// polars' `estimated_size` counts a string or binary column as the bytes of its visible
+/// values: it leaves out the 16-byte view of every row and the rest of the data buffers a
+/// filtered or gathered column still shares with its source, which stay allocated as long as
+/// it lives. Both are counted here (each buffer once per series), so the memory limit sees what
+/// the column really keeps: an overcount when buffers are shared between values, never an
+/// undercount.
+fn series_bytes(s: &polars::prelude::Series) -> usize {
+    fn view_bytes<'a, A: 'a>(
+        arrays: impl Iterator<Item = &'a A>,
+        parts: impl Fn(&A) -> (usize, Vec<(usize, usize)>),
+    ) -> usize {
+        let mut seen = rustc_hash::FxHashSet::default();
+        let mut total = 0;
+        for a in arrays {
+            let (views, buffers) = parts(a);
+            total += views;
+            for (ptr, len) in buffers {
+                if seen.insert(ptr) {
+                    total += len;
+                }
+            }
+        }
+        total
+    }
+    if let Ok(ca) = s.str() {
+        view_bytes(ca.downcast_iter(), |a| {
+            (
+                a.len() * 16 + a.len().div_ceil(8),
+                a.data_buffers()
+                    .iter()
+                    .map(|b| (b.as_ptr() as usize, b.len()))
+                    .collect(),
+            )
+        })
+    } else if let Ok(ca) = s.binary() {
+        view_bytes(ca.downcast_iter(), |a| {
+            (
+                a.len() * 16 + a.len().div_ceil(8),
+                a.data_buffers()
+                    .iter()
+                    .map(|b| (b.as_ptr() as usize, b.len()))
+                    .collect(),
+            )
+        })
+    } else {
+        s.estimated_size()
     }
 }
 

@@ -44,6 +44,13 @@ pub struct Delayed<T> {
     _type: PhantomData<fn() -> T>,
 }
 
+impl<T> Delayed<T> {
+    /// The lazy node that computes this value (for collections that depend on it).
+    pub(crate) fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+}
+
 impl<T> Clone for Delayed<T> {
     fn clone(&self) -> Self {
         Delayed {

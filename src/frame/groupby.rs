@@ -30,7 +30,7 @@ use polars::prelude::*;
 
 use super::ops::{check_lazy, exprs_columns};
 use super::shuffle::{gather_pieces, hash_split, shuffle_pieces};
-use super::task::{next_op, pl, take_df, Node};
+use super::task::{df_task, next_op, pl, take_df, Node};
 use super::{concat, Frame};
 use crate::error::{Error, Result};
 
@@ -459,7 +459,7 @@ pub(crate) fn tree_reduce(
         let mut next = Vec::with_capacity(level.len().div_ceil(FAN_IN));
         for (g, chunk) in level.chunks(FAN_IN).enumerate() {
             let combine = combine.clone();
-            next.push(Node::df(
+            next.push(df_task(
                 "groupby-combine",
                 &[id, out, depth, g as i64],
                 chunk.to_vec(),
@@ -473,7 +473,7 @@ pub(crate) fn tree_reduce(
         depth += 1;
     }
     let deps = level;
-    Node::df("groupby-finalize", &[id, out], deps, move |inputs| {
+    df_task("groupby-finalize", &[id, out], deps, move |inputs| {
         let df = match inputs.first_mut() {
             // A single partial still goes through combine once: partials of one partition
             // are already one row per group, but combine normalizes empty input.

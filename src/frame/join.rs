@@ -20,7 +20,7 @@ use polars::prelude::*;
 
 use super::ops::check_lazy;
 use super::shuffle::{gather_pieces, hash_split, shuffle_pieces};
-use super::task::{next_op, pl, take_df, Node};
+use super::task::{df_task, next_op, pl, take_df};
 use super::{concat, Frame};
 use crate::error::{Error, Result};
 use crate::graph::Value;
@@ -167,7 +167,7 @@ impl Frame {
         if broadcast {
             let right_nodes = right.nodes();
             let rschema = right.schema.clone();
-            let whole = Node::df(
+            let whole = df_task(
                 "join-broadcast-side",
                 &[next_op()],
                 right_nodes,
@@ -221,7 +221,7 @@ impl Frame {
             .enumerate()
             .map(|(j, (l, r))| {
                 let (lo, ro, sf) = (left_on.clone(), right_on.clone(), suffix.clone());
-                Node::df("join-shuffled", &[id, j as i64], vec![l, r], move |ins| {
+                df_task("join-shuffled", &[id, j as i64], vec![l, r], move |ins| {
                     let l = take_df(&mut ins[0])?;
                     let r = take_df(&mut ins[1])?;
                     join_lazy(l.lazy(), r.lazy(), &lo, &ro, how, &sf)

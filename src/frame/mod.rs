@@ -68,7 +68,7 @@ use crate::graph::{Graph, Key, Value};
 use crate::sched::{Compute, Runtime};
 use crate::Delayed;
 use ops::PartOp;
-use task::{next_op, pl, take_df, Node};
+use task::{df_task, external, literal_df, next_op, pl, take_df, task, Node};
 
 /// Reads one partition from outside the graph (a byte range of a CSV file, a Parquet row
 /// group), parsing only `columns` (`None`: all).
@@ -324,7 +324,7 @@ impl Frame {
                     Part::Node(n) => {
                         let mut deps = vec![n.clone()];
                         deps.extend(extra.iter().cloned());
-                        Node::new(name, &index, deps, move |inputs| {
+                        task(name, &index, deps, move |inputs| {
                             let df = take_df(&mut inputs[0])?;
                             let df = ops::apply(df, &ops, last.as_deref())
                                 .map_err(pl("partition query"))?;
@@ -334,7 +334,7 @@ impl Frame {
                     Part::Source(src) => {
                         let src = Arc::clone(src);
                         let projection = projection.clone();
-                        Node::new(name, &index, extra.clone(), move |inputs| {
+                        task(name, &index, extra.clone(), move |inputs| {
                             let df = src.read(projection.as_deref())?;
                             let df = ops::apply(df, &ops, last.as_deref())
                                 .map_err(pl("partition query"))?;
@@ -411,7 +411,7 @@ impl Frame {
             Arc::new(|df, _| Ok(Value::new(df.height() as u64))),
         );
         let id = next_op();
-        Lazy::new(Node::new("len-sum", &[id], counts, |inputs| {
+        Lazy::new(task("len-sum", &[id], counts, |inputs| {
             let mut total = 0u64;
             for v in inputs.iter_mut() {
                 total += task::take::<u64>(v)?;
@@ -467,7 +467,7 @@ impl Frame {
         let parts = dfs
             .into_iter()
             .enumerate()
-            .map(|(i, df)| Part::Node(Node::literal_df("persisted", &[id, i as i64], df)))
+            .map(|(i, df)| Part::Node(literal_df("persisted", &[id, i as i64], df)))
             .collect();
         Ok(Frame {
             parts,
@@ -555,7 +555,7 @@ pub fn from_polars(df: DataFrame, n: usize) -> Frame {
             let start = rows * i / n;
             let end = rows * (i + 1) / n;
             let part = df.slice(start as i64, end - start);
-            Part::Node(Node::literal_df("from_polars", &[id, i as i64], part))
+            Part::Node(literal_df("from_polars", &[id, i as i64], part))
         })
         .collect();
     Frame::from_parts(parts, schema)
@@ -581,7 +581,7 @@ pub fn from_dataframes(dfs: Vec<DataFrame>) -> Result<Frame> {
     let parts = dfs
         .into_iter()
         .enumerate()
-        .map(|(i, d)| Part::Node(Node::literal_df("from_dataframes", &[id, i as i64], d)))
+        .map(|(i, d)| Part::Node(literal_df("from_dataframes", &[id, i as i64], d)))
         .collect();
     Ok(Frame::from_parts(parts, schema))
 }
@@ -596,9 +596,9 @@ pub fn from_partitions(parts: Vec<Delayed<DataFrame>>, schema: Schema) -> Frame 
         .into_iter()
         .enumerate()
         .map(|(i, d)| {
-            let ext = Node::external(d);
+            let ext = external(d);
             let s = check_schema.clone();
-            Part::Node(Node::df(
+            Part::Node(df_task(
                 "check_partition",
                 &[id, i as i64],
                 vec![ext],

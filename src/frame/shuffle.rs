@@ -12,7 +12,7 @@ use std::sync::Arc;
 use polars::polars_utils::aliases::{PlSeedableRandomStateQuality, SeedableFromU64SeedExt};
 use polars::prelude::*;
 
-use super::task::{next_op, pl, take_df, Node};
+use super::task::{df_task, next_op, pl, take_df, task, Node};
 use super::{concat, Frame};
 use crate::error::Result;
 use crate::graph::Value;
@@ -156,7 +156,7 @@ pub(crate) fn shuffle_pieces(
     let mut outs: Vec<Vec<Arc<Node>>> = vec![Vec::with_capacity(inputs.len()); n];
     for (i, input) in inputs.iter().enumerate() {
         let split = Arc::clone(&split);
-        let pieces = Node::new(
+        let pieces = task(
             "shuffle-split",
             &[id, i as i64],
             vec![input.clone()],
@@ -166,7 +166,7 @@ pub(crate) fn shuffle_pieces(
             },
         );
         for (j, out) in outs.iter_mut().enumerate() {
-            out.push(Node::df(
+            out.push(df_task(
                 "shuffle-piece",
                 &[id, i as i64, j as i64],
                 vec![pieces.clone()],
@@ -189,7 +189,7 @@ pub(crate) fn gather_pieces(outs: Vec<Vec<Arc<Node>>>, schema: &SchemaRef) -> Ve
         .enumerate()
         .map(|(j, pieces)| {
             let schema = schema.clone();
-            Node::df("shuffle-concat", &[id, j as i64], pieces, move |inputs| {
+            df_task("shuffle-concat", &[id, j as i64], pieces, move |inputs| {
                 let dfs = inputs.iter_mut().map(take_df).collect::<Result<Vec<_>>>()?;
                 concat(dfs, &schema)
             })

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 
-use super::task::{next_op, pl, take, Node};
+use super::task::{next_op, pl, take, task};
 use super::{Frame, Lazy};
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::Value;
@@ -78,7 +78,7 @@ impl Frame {
                 Ok(Value::new(df.height() as u64))
             }),
         );
-        Ok(Lazy::new(Node::new(
+        Ok(Lazy::new(task(
             "write-total",
             &[next_op()],
             writes,

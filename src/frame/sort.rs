@@ -17,7 +17,7 @@ use polars::prelude::*;
 
 use super::groupby::tree_reduce;
 use super::shuffle::{gather_pieces, shuffle_pieces, split_by};
-use super::task::{next_op, pl, take, Node};
+use super::task::{next_op, pl, take, task, Node};
 use super::{Frame, Lazy};
 use crate::error::Result;
 use crate::graph::Value;
@@ -171,7 +171,7 @@ impl Frame {
             None,
             Arc::new(move |df, _| Ok(Value::new(stats(&df, &b2)?))),
         );
-        let list = Node::new("sort-stats-list", &[next_op()], stats_nodes, |ins| {
+        let list = task("sort-stats-list", &[next_op()], stats_nodes, |ins| {
             let v = ins
                 .iter_mut()
                 .map(take::<Stats>)

@@ -1,10 +1,11 @@
-//! The frame's own task graph: nodes that compute partitions (polars `DataFrame`s, stored as
-//! spillable values) or small results, and the [`Lazy`] handle that computes one of them.
+//! Frame tasks: constructors of the lazy [`Node`]s that compute partitions (polars
+//! `DataFrame`s, stored as spillable values) or small results, and the [`Lazy`] handle that
+//! computes one of them.
 //!
-//! Frames keep their own node type instead of `Delayed` so that partition results enter the
-//! store through [`Value::spillable`]: the memory limit can move them to disk (Arrow IPC).
-//! A `Delayed<DataFrame>` given by the user is carried as an external node and added to the
-//! graph by its own `Compute::build`.
+//! Frames share the graph's node type with `delayed` calls and arrays (one drop, one graph
+//! walk); what is theirs is how tasks are keyed — `(name, op_id, i)` — and that partition
+//! results enter the store through [`Value::spillable`], so the memory limit can move them to
+//! disk (Arrow IPC). A `Delayed<DataFrame>` given by the user is used as a dependency as it is.
 
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use polars::prelude::{DataFrame, PolarsError};
 
 use crate::error::{Error, ErrorKind, Result};
+pub(crate) use crate::graph::node::{add_nodes, Node};
 use crate::graph::{Graph, Key, Op, Value};
 use crate::sched::Compute;
 use crate::Delayed;
@@ -22,26 +24,6 @@ static NEXT_OP: AtomicI64 = AtomicI64::new(0);
 /// A fresh operation id: every frame operation's tasks are keyed `(name, op_id, i)`.
 pub(crate) fn next_op() -> i64 {
     NEXT_OP.fetch_add(1, Ordering::Relaxed)
-}
-
-/// One task of a frame graph.
-pub(crate) struct Node {
-    pub(crate) key: Key,
-    op: Option<Op>,
-    deps: Vec<Arc<Node>>,
-    external: Option<Delayed<DataFrame>>,
-}
-
-impl Drop for Node {
-    // Long chains (rolling tails, tree combines) must not drop recursively.
-    fn drop(&mut self) {
-        let mut stack = std::mem::take(&mut self.deps);
-        while let Some(node) = stack.pop() {
-            if let Some(mut inner) = Arc::into_inner(node) {
-                stack.append(&mut inner.deps);
-            }
-        }
-    }
 }
 
 /// Wraps a polars error with what the frame was doing.
@@ -66,87 +48,43 @@ pub(crate) fn take<T: Clone + Send + Sync + 'static>(v: &mut Value) -> Result<T>
     })
 }
 
-impl Node {
-    /// A task running `f` on its inputs' values.
-    pub(crate) fn new(
-        name: &str,
-        index: &[i64],
-        deps: Vec<Arc<Node>>,
-        f: impl Fn(&mut [Value]) -> Result<Value> + Send + Sync + 'static,
-    ) -> Arc<Node> {
-        let op = Op::new(name.to_string(), move |_ctx, inputs: &mut [Value]| {
-            f(inputs)
-        });
-        Arc::new(Node {
-            key: Key::new(name.to_string(), index),
-            op: Some(op),
-            deps,
-            external: None,
-        })
-    }
-
-    /// A task producing a `DataFrame` (stored spillable).
-    pub(crate) fn df(
-        name: &str,
-        index: &[i64],
-        deps: Vec<Arc<Node>>,
-        f: impl Fn(&mut [Value]) -> Result<DataFrame> + Send + Sync + 'static,
-    ) -> Arc<Node> {
-        Node::new(name, index, deps, move |inputs| {
-            Ok(Value::spillable(f(inputs)?))
-        })
-    }
-
-    /// A literal `DataFrame`.
-    pub(crate) fn literal_df(name: &str, index: &[i64], df: DataFrame) -> Arc<Node> {
-        Arc::new(Node {
-            key: Key::new(name.to_string(), index),
-            op: Some(Op::literal(Value::spillable(df))),
-            deps: Vec::new(),
-            external: None,
-        })
-    }
-
-    /// A user's delayed partition.
-    pub(crate) fn external(d: Delayed<DataFrame>) -> Arc<Node> {
-        Arc::new(Node {
-            key: d.key().clone(),
-            op: None,
-            deps: Vec::new(),
-            external: Some(d),
-        })
-    }
+/// A task running `f` on its inputs' values.
+pub(crate) fn task(
+    name: &str,
+    index: &[i64],
+    deps: Vec<Arc<Node>>,
+    f: impl Fn(&mut [Value]) -> Result<Value> + Send + Sync + 'static,
+) -> Arc<Node> {
+    let op = Op::new(name.to_string(), move |_ctx, inputs: &mut [Value]| {
+        f(inputs)
+    });
+    Arc::new(Node::new(Key::new(name.to_string(), index), op, deps))
 }
 
-/// Adds `roots` and everything they depend on to `graph`, dependencies first.
-pub(crate) fn add_nodes(roots: &[Arc<Node>], graph: &mut Graph) -> Result<()> {
-    for root in roots {
-        let mut stack: Vec<(&Node, usize)> = vec![(root, 0)];
-        while let Some((node, i)) = stack.last_mut() {
-            if graph.contains(&node.key) {
-                stack.pop();
-                continue;
-            }
-            if let Some(dep) = node.deps.get(*i) {
-                *i += 1;
-                stack.push((dep, 0));
-                continue;
-            }
-            let node: &Node = node;
-            stack.pop();
-            if let Some(d) = &node.external {
-                let mut ignored = Vec::new();
-                d.build(graph, &mut ignored)?;
-            } else if let Some(op) = &node.op {
-                graph.add_task(
-                    node.key.clone(),
-                    op.clone(),
-                    node.deps.iter().map(|d| &d.key),
-                )?;
-            }
-        }
-    }
-    Ok(())
+/// A task producing a `DataFrame` (stored spillable).
+pub(crate) fn df_task(
+    name: &str,
+    index: &[i64],
+    deps: Vec<Arc<Node>>,
+    f: impl Fn(&mut [Value]) -> Result<DataFrame> + Send + Sync + 'static,
+) -> Arc<Node> {
+    task(name, index, deps, move |inputs| {
+        Ok(Value::spillable(f(inputs)?))
+    })
+}
+
+/// A literal `DataFrame`.
+pub(crate) fn literal_df(name: &str, index: &[i64], df: DataFrame) -> Arc<Node> {
+    Arc::new(Node::new(
+        Key::new(name.to_string(), index),
+        Op::literal(Value::spillable(df)),
+        Vec::new(),
+    ))
+}
+
+/// A user's delayed partition: its own node.
+pub(crate) fn external(d: Delayed<DataFrame>) -> Arc<Node> {
+    Arc::clone(d.node())
 }
 
 /// A lazily computed result of a frame operation (a length, a reduced `DataFrame`, …):

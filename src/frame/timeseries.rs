@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 
-use super::task::{next_op, pl, take_df, Node};
+use super::task::{df_task, literal_df, next_op, pl, take_df};
 use super::{concat, Frame};
 use crate::error::{Error, Result};
 
@@ -209,7 +209,7 @@ impl Frame {
         let nodes = self.nodes();
         let id = next_op();
         let schema = self.schema.clone();
-        let mut tail = Node::literal_df(
+        let mut tail = literal_df(
             "rolling-tail0",
             &[id],
             DataFrame::empty_with_schema(&schema),
@@ -217,7 +217,7 @@ impl Frame {
         let mut outs = Vec::with_capacity(nodes.len());
         for (i, part) in nodes.iter().enumerate() {
             let (compute, schema2) = (compute.clone(), schema.clone());
-            outs.push(Node::df(
+            outs.push(df_task(
                 name,
                 &[id, i as i64],
                 vec![part.clone(), tail.clone()],
@@ -232,7 +232,7 @@ impl Frame {
             ));
             if i + 1 < nodes.len() {
                 let (lb, schema3) = (lookback.clone(), schema.clone());
-                tail = Node::df(
+                tail = df_task(
                     "rolling-tail",
                     &[id, i as i64 + 1],
                     vec![tail.clone(), part.clone()],
@@ -340,7 +340,7 @@ impl Frame {
         let mut deps = nodes.clone();
         deps.extend(first);
         let n = nodes.len();
-        let filtered = Node::df("group_by_dynamic-start", &[id], deps, move |ins| {
+        let filtered = df_task("group_by_dynamic-start", &[id], deps, move |ins| {
             let m = take_df(&mut ins[n])?;
             let start = m
                 .lazy()

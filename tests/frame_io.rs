@@ -252,3 +252,64 @@ fn parquet_row_groups_projection_predicate_and_sinks() {
     let p = f.persist(&rt).unwrap();
     assert_same("persist", &rt.compute(&p).unwrap(), &df, true);
 }
+
+#[test]
+fn broadcast_joins_stay_pending_over_csv() {
+    // A broadcast join is a pending per-partition op: a later filter on a right-side column,
+    // a second join and a group-by all fuse into the CSV partition's chain, and the source
+    // parses only what they need. The result must equal polars on the whole file.
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_csv(dir.path(), "t.csv", &mut table(700));
+    let whole = read_whole(&path, false);
+    let names = df!(
+        "k" => ["k0", "k1", "k2", "k3", "k4", "k5"],
+        "team" => ["a", "b", "a", "c", "b", "a"],
+        "x" => [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+    )
+    .unwrap();
+    let teams = df!("team" => ["a", "b"], "weight" => [10i64, 20]).unwrap();
+    let query = |lf: LazyFrame, names: LazyFrame, teams: LazyFrame| {
+        lf.join(
+            names,
+            [col("k")],
+            [col("k")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .filter(col("x_right").gt(lit(1.5)))
+        .join(
+            teams,
+            [col("team")],
+            [col("team")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .group_by([col("team")])
+        .agg([col("x").sum(), col("weight").max(), len().alias("n")])
+    };
+    let want = query(whole.lazy(), names.clone().lazy(), teams.clone().lazy())
+        .collect()
+        .unwrap();
+    let fr = frame::read_csv(
+        path.to_str().unwrap(),
+        CsvOptions::default().partition_size(2000),
+    )
+    .unwrap();
+    assert!(fr.num_partitions() > 3);
+    let opts = || frame::JoinOptions::new(frame::JoinHow::Inner).broadcast(true);
+    let got = fr
+        .join(&frame::from_polars(names, 2), &["k"], &["k"], opts())
+        .unwrap()
+        .filter(col("x_right").gt(lit(1.5)))
+        .unwrap()
+        .join(
+            &frame::from_polars(teams, 1),
+            &["team"],
+            &["team"],
+            frame::JoinOptions::new(frame::JoinHow::Left),
+        )
+        .unwrap()
+        .group_by(["team"])
+        .agg([col("x").sum(), col("weight").max(), len().alias("n")])
+        .unwrap();
+    assert_same("joins over csv", &rt.compute(&got).unwrap(), &want, false);
+}

@@ -18,12 +18,11 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 
-use super::ops::check_lazy;
+use super::ops::{check_lazy, PartOp, SideJoin};
 use super::shuffle::{gather_pieces, hash_split, shuffle_pieces};
 use super::task::{df_task, next_op, pl, take_df};
 use super::{concat, Frame};
 use crate::error::{Error, Result};
-use crate::graph::Value;
 
 /// Which rows a join keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,20 +177,24 @@ impl Frame {
                     Ok(df)
                 },
             );
-            let nodes = self.consume_with(
-                "join-broadcast",
-                None,
-                vec![whole],
-                None,
-                Arc::new(move |df, _, extra| {
-                    let r = take_df(&mut extra[0])?;
-                    let out = join_lazy(df.lazy(), r.lazy(), &left_on, &right_on, how, &suffix)
-                        .collect()
-                        .map_err(pl("broadcast join"))?;
-                    Ok(Value::spillable(out))
-                }),
-            );
-            return Ok(Frame::of_nodes(nodes, out_schema));
+            let (l3, r3) = (left_on.clone(), right_on.clone());
+            let op = PartOp::JoinSide(Arc::new(SideJoin {
+                side: whole,
+                side_schema: right.schema.clone(),
+                left_columns: self.schema.iter_names().cloned().collect(),
+                left_on: left_on.clone(),
+                join: Arc::new(move |l, r| join_lazy(l, r, &l3, &r3, how, &suffix)),
+            }));
+            let mut ops = (*self.ops).clone();
+            ops.push(op);
+            return Ok(Frame {
+                parts: self.parts.clone(),
+                source_schema: self.source_schema.clone(),
+                ops: Arc::new(ops),
+                schema: out_schema,
+                sorted_by: None,
+                divisions: None,
+            });
         }
         let n = options
             .partitions

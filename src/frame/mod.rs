@@ -312,6 +312,11 @@ impl Frame {
                 c.into()
             });
         let id = next_op();
+        let side_nodes: Vec<Arc<Node>> = self
+            .ops
+            .iter()
+            .filter_map(|op| op.side_node().cloned())
+            .collect();
         self.parts
             .iter()
             .enumerate()
@@ -320,25 +325,30 @@ impl Frame {
                 let consume = Arc::clone(&consume);
                 let last = last.clone();
                 let index = [id, i as i64];
+                // Inputs: [the partition's node], the ops' side values, then `extra`.
+                let mut deps: Vec<Arc<Node>> = match part {
+                    Part::Node(n) => vec![n.clone()],
+                    Part::Source(_) => Vec::new(),
+                };
+                let own = deps.len();
+                deps.extend(side_nodes.iter().cloned());
+                deps.extend(extra.iter().cloned());
+                let sides = side_nodes.len();
                 match part {
-                    Part::Node(n) => {
-                        let mut deps = vec![n.clone()];
-                        deps.extend(extra.iter().cloned());
-                        task(name, &index, deps, move |inputs| {
-                            let df = take_df(&mut inputs[0])?;
-                            let df = ops::apply(df, &ops, last.as_deref())
-                                .map_err(pl("partition query"))?;
-                            consume(df, i, &mut inputs[1..])
-                        })
-                    }
+                    Part::Node(_) => task(name, &index, deps, move |inputs| {
+                        let df = take_df(&mut inputs[0])?;
+                        let (side, rest) = inputs[own..].split_at_mut(sides);
+                        let df = ops::apply(df, &ops, last.as_deref(), side)?;
+                        consume(df, i, rest)
+                    }),
                     Part::Source(src) => {
                         let src = Arc::clone(src);
                         let projection = projection.clone();
-                        task(name, &index, extra.clone(), move |inputs| {
+                        task(name, &index, deps, move |inputs| {
                             let df = src.read(projection.as_deref())?;
-                            let df = ops::apply(df, &ops, last.as_deref())
-                                .map_err(pl("partition query"))?;
-                            consume(df, i, inputs)
+                            let (side, rest) = inputs.split_at_mut(sides);
+                            let df = ops::apply(df, &ops, last.as_deref(), side)?;
+                            consume(df, i, rest)
                         })
                     }
                 }

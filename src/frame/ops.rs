@@ -27,11 +27,40 @@ pub(crate) enum PartOp {
     Drop(Vec<PlSmallStr>),
     Rename(Vec<PlSmallStr>, Vec<PlSmallStr>),
     Map(PartitionFn),
+    /// A join with a whole small table (a graph value), e.g. a broadcast join: pending like
+    /// the others, so the columns it and its consumer need reach the source reader.
+    JoinSide(Arc<SideJoin>),
+}
+
+/// A join of every partition with one `DataFrame` computed by `side`.
+pub(crate) struct SideJoin {
+    pub(crate) side: Arc<super::task::Node>,
+    pub(crate) side_schema: SchemaRef,
+    /// Output columns of this join that come from the left (partition) side.
+    pub(crate) left_columns: BTreeSet<PlSmallStr>,
+    pub(crate) left_on: Vec<PlSmallStr>,
+    pub(crate) join: Arc<dyn Fn(LazyFrame, LazyFrame) -> LazyFrame + Send + Sync>,
 }
 
 impl PartOp {
-    fn apply_lazy(&self, lf: LazyFrame) -> LazyFrame {
+    /// The graph value this op reads besides the partition, if any.
+    pub(crate) fn side_node(&self) -> Option<&Arc<super::task::Node>> {
         match self {
+            PartOp::JoinSide(j) => Some(&j.side),
+            _ => None,
+        }
+    }
+}
+
+impl PartOp {
+    /// Appends this op to `lf`; `side` is the value of [`side_node`](Self::side_node) (`None`
+    /// when only the schema matters: an empty frame of the side's schema stands in).
+    fn apply_lazy(&self, lf: LazyFrame, side: Option<DataFrame>) -> LazyFrame {
+        match self {
+            PartOp::JoinSide(j) => {
+                let right = side.unwrap_or_else(|| DataFrame::empty_with_schema(&j.side_schema));
+                (j.join)(lf, right.lazy())
+            }
             PartOp::Select(e) => lf.select(e.clone()),
             PartOp::Filter(e) => lf.filter(e.clone()),
             PartOp::WithColumns(e) => lf.with_columns(e.clone()),
@@ -50,27 +79,36 @@ fn by_names(c: &[PlSmallStr]) -> Selector {
 }
 
 /// Applies `ops` to `df` as one lazy chain (user functions split the chain), then `last`.
+/// `sides` holds the values of the ops' [`side_node`](PartOp::side_node)s, in op order.
 pub(crate) fn apply(
     df: DataFrame,
     ops: &[PartOp],
     last: Option<&(dyn Fn(LazyFrame) -> LazyFrame + Send + Sync)>,
-) -> PolarsResult<DataFrame> {
+    sides: &mut [crate::graph::Value],
+) -> crate::error::Result<DataFrame> {
     if ops.is_empty() && last.is_none() {
         return Ok(df);
     }
+    let mut sides = sides.iter_mut();
     let mut lf = df.lazy();
     for op in ops {
         if let PartOp::Map(f) = op {
-            let df = lf.collect()?;
-            lf = f(df)?.lazy();
+            let df = lf.collect().map_err(super::task::pl("partition query"))?;
+            lf = f(df).map_err(super::task::pl("partition function"))?.lazy();
+        } else if op.side_node().is_some() {
+            let side = sides
+                .next()
+                .ok_or_else(|| Error::internal("frame op: missing side input"))?;
+            let side = super::task::take_df(side)?;
+            lf = op.apply_lazy(lf, Some(side));
         } else {
-            lf = op.apply_lazy(lf);
+            lf = op.apply_lazy(lf, None);
         }
     }
     if let Some(last) = last {
         lf = last(lf);
     }
-    lf.collect()
+    lf.collect().map_err(super::task::pl("partition query"))
 }
 
 /// The schema after `ops`, checked against `schema` (a missing column or a type error is
@@ -84,7 +122,7 @@ pub(crate) fn output_schema(schema: &SchemaRef, ops: &[PartOp], what: &str) -> R
             let df = lf.collect().map_err(build_err(what))?;
             lf = f(df).map_err(build_err(what))?.lazy();
         } else {
-            lf = op.apply_lazy(lf);
+            lf = op.apply_lazy(lf, None);
         }
     }
     lf.collect_schema().map_err(build_err(what))
@@ -180,6 +218,13 @@ pub(crate) fn needed_source_columns(
                 }
             },
             (PartOp::Drop(_), Some(n)) => Some(n),
+            // The partition side's columns among those needed, and its join keys.
+            (PartOp::JoinSide(j), Some(n)) => Some(
+                n.into_iter()
+                    .filter(|c| j.left_columns.contains(c))
+                    .chain(j.left_on.iter().cloned())
+                    .collect(),
+            ),
             (PartOp::Rename(old, new), Some(n)) => Some(
                 n.into_iter()
                     .map(|c| match new.iter().position(|x| *x == c) {

@@ -313,3 +313,49 @@ fn broadcast_joins_stay_pending_over_csv() {
         .unwrap();
     assert_same("joins over csv", &rt.compute(&got).unwrap(), &want, false);
 }
+
+#[test]
+fn nsmallest_over_csv_parses_only_the_chosen_rows_and_matches_polars() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let mut df = table(900);
+    let plain = write_csv(dir.path(), "plain.csv", &mut df);
+    // Quoted fields (and a quoted newline) make the source fall back to a whole parse.
+    let quoted = dir.path().join("quoted.csv");
+    let mut text = String::from("k,x,note\n");
+    for i in 0..300 {
+        let note = if i == 7 { "\"two\nlines\"" } else { "\"plain\"" };
+        text.push_str(&format!("k{},{}.5,{note}\n", i % 5, (i * 37) % 101));
+    }
+    std::fs::write(&quoted, text).unwrap();
+    for path in [plain, quoted] {
+        let whole = read_whole(&path, false);
+        let fr = frame::read_csv(
+            path.to_str().unwrap(),
+            CsvOptions::default().partition_size(1500),
+        )
+        .unwrap();
+        for (n, descending) in [(1, false), (7, false), (25, true), (2000, false)] {
+            let want = whole
+                .clone()
+                .lazy()
+                .sort(
+                    ["x"],
+                    SortMultipleOptions::default()
+                        .with_order_descending(descending)
+                        .with_nulls_last(true)
+                        .with_maintain_order(true),
+                )
+                .slice(0, n as IdxSize)
+                .collect()
+                .unwrap();
+            let got = if descending {
+                fr.nlargest(n, "x").unwrap()
+            } else {
+                fr.nsmallest(n, "x").unwrap()
+            };
+            let what = format!("{} n={n} descending={descending}", path.display());
+            assert_same(&what, &rt.compute(&got).unwrap(), &want, true);
+        }
+    }
+}

@@ -74,6 +74,13 @@ use task::{df_task, external, literal_df, next_op, pl, take_df, task, Node};
 /// group), parsing only `columns` (`None`: all).
 pub(crate) trait Source: Send + Sync {
     fn read(&self, columns: Option<&[PlSmallStr]>) -> Result<DataFrame>;
+
+    /// Only the given rows (0-based within the partition, in the given order), all columns;
+    /// `None` when this source cannot pick rows cheaply (the caller reads everything and
+    /// gathers). Lets `nsmallest` parse one column of every row and all columns of `n` rows.
+    fn read_rows(&self, _rows: &[polars::prelude::IdxSize]) -> Result<Option<DataFrame>> {
+        Ok(None)
+    }
 }
 
 /// Where a partition comes from.

@@ -18,11 +18,28 @@ use polars::prelude::*;
 use super::groupby::tree_reduce;
 use super::shuffle::{gather_pieces, shuffle_pieces, split_by};
 use super::task::{next_op, pl, take, task, Node};
-use super::{Frame, Lazy};
+use super::{Frame, Lazy, Part};
 use crate::error::Result;
 use crate::graph::Value;
 use crate::sched::Runtime;
 use crate::spill::SizeOf;
+
+/// The rows of `df` that `pick` chooses from its column `c`, in that order.
+fn top_rows(
+    df: DataFrame,
+    c: &PlSmallStr,
+    pick: &dyn Fn(&Series) -> Result<IdxCa>,
+) -> Result<Value> {
+    let s = df
+        .column(c)
+        .map_err(pl("nsmallest/nlargest"))?
+        .as_materialized_series()
+        .clone();
+    let idx = pick(&s)?;
+    Ok(Value::spillable(
+        df.take(&idx).map_err(pl("nsmallest/nlargest"))?,
+    ))
+}
 
 /// The row indices of the first `n` rows of `s` in stable sort order (nulls last, NaN as the
 /// largest float, `-0.0 == 0.0`), in that order; `None` for types without a fast order key
@@ -308,33 +325,74 @@ impl Frame {
         // Per partition, a bounded heap picks the `n` first rows of the stable order in one
         // pass (a full arg-sort of a million rows per partition cost more than its parse), then
         // a gather of those rows; types without an order key fall back to the arg-sort.
-        let local = self.consume(
-            "top-local",
-            None,
-            Arc::new(move |df, _| {
-                let s = df
-                    .column(&c1)
-                    .map_err(pl("nsmallest/nlargest"))?
-                    .as_materialized_series()
-                    .clone();
-                let idx =
-                    match top_k_indices(&s, n, descending).map_err(pl("nsmallest/nlargest"))? {
-                        Some(rows) => IdxCa::from_vec(PlSmallStr::EMPTY, rows),
-                        None => s
-                            .arg_sort(
-                                SortOptions::default()
-                                    .with_order_descending(descending)
-                                    .with_nulls_last(true)
-                                    .with_maintain_order(true)
-                                    .with_multithreaded(false),
-                            )
-                            .slice(0, n),
-                    };
-                Ok(Value::spillable(
-                    df.take(&idx).map_err(pl("nsmallest/nlargest"))?,
-                ))
-            }),
-        );
+        let pick = move |s: &Series| -> Result<IdxCa> {
+            Ok(
+                match top_k_indices(s, n, descending).map_err(pl("nsmallest/nlargest"))? {
+                    Some(rows) => IdxCa::from_vec(PlSmallStr::EMPTY, rows),
+                    None => s
+                        .arg_sort(
+                            SortOptions::default()
+                                .with_order_descending(descending)
+                                .with_nulls_last(true)
+                                .with_maintain_order(true)
+                                .with_multithreaded(false),
+                        )
+                        .slice(0, n),
+                },
+            )
+        };
+        let pick = Arc::new(pick);
+        let p1 = pick.clone();
+        let local: Vec<Arc<Node>> = if self.ops.is_empty() {
+            // Straight from the source: parse the one column, then only the chosen rows with
+            // every column (late materialization), when the source can pick rows.
+            let id = next_op();
+            self.parts
+                .iter()
+                .enumerate()
+                .map(|(i, part)| match part {
+                    Part::Source(src) => {
+                        let (src, c1, pick) = (src.clone(), c1.clone(), pick.clone());
+                        task("top-local", &[id, i as i64], Vec::new(), move |_| {
+                            let one = src.read(Some(std::slice::from_ref(&c1)))?;
+                            let s = one
+                                .column(&c1)
+                                .map_err(pl("nsmallest/nlargest"))?
+                                .as_materialized_series()
+                                .clone();
+                            let idx = pick(&s)?;
+                            let rows: Vec<IdxSize> = idx.into_no_null_iter().collect();
+                            let df = match src.read_rows(&rows)? {
+                                Some(df) if df.height() == rows.len() => df,
+                                _ => src
+                                    .read(None)?
+                                    .take(&IdxCa::from_vec(PlSmallStr::EMPTY, rows))
+                                    .map_err(pl("nsmallest/nlargest"))?,
+                            };
+                            Ok(Value::spillable(df))
+                        })
+                    }
+                    Part::Node(node) => {
+                        let (c1, pick) = (c1.clone(), pick.clone());
+                        task(
+                            "top-local",
+                            &[id, i as i64],
+                            vec![node.clone()],
+                            move |ins| {
+                                let df = take(&mut ins[0])?;
+                                top_rows(df, &c1, &*pick)
+                            },
+                        )
+                    }
+                })
+                .collect()
+        } else {
+            self.consume(
+                "top-local",
+                None,
+                Arc::new(move |df, _| top_rows(df, &c1, &*p1)),
+            )
+        };
         let schema = self.schema.clone();
         let s2 = schema.clone();
         let combine = Arc::new(move |dfs: Vec<DataFrame>| -> Result<DataFrame> {

@@ -511,6 +511,10 @@ impl CsvPart {
 }
 
 impl Source for CsvPart {
+    fn read_rows(&self, rows: &[IdxSize]) -> Result<Option<DataFrame>> {
+        self.pick_rows(rows)
+    }
+
     fn read(&self, columns: Option<&[PlSmallStr]>) -> Result<DataFrame> {
         let f = &self.file;
         let path = f.path.display();
@@ -530,6 +534,65 @@ impl Source for CsvPart {
                 ))))
             }
         }
+    }
+}
+
+impl CsvPart {
+    /// The rows `rows` of this partition: the byte offset of every line is found with one
+    /// newline scan, the wanted lines are copied into a small buffer in the given order and
+    /// parsed with every column. `None` (the caller parses the whole range) when line `i` might
+    /// not be row `i`: a quote character anywhere in the range (a quoted newline), an empty
+    /// line, or a carriage return.
+    fn pick_rows(&self, rows: &[IdxSize]) -> Result<Option<DataFrame>> {
+        let map = self.map()?;
+        let bytes = &map[(self.start % PAGE) as usize..];
+        let quote = self.file.options.quote_char;
+        if quote.is_some_and(|q| memchr::memchr(q, bytes).is_some())
+            || memchr::memchr(b'\r', bytes).is_some()
+        {
+            return Ok(None);
+        }
+        let mut starts: Vec<usize> =
+            Vec::with_capacity(bytes.len() / self.file.line_bytes.max(1) + 16);
+        starts.push(0);
+        for nl in memchr::memchr_iter(b'\n', bytes) {
+            if nl + 1 < bytes.len() {
+                starts.push(nl + 1);
+            }
+        }
+        let line = |i: usize| -> Option<&[u8]> {
+            let from = *starts.get(i)?;
+            let to = starts.get(i + 1).copied().unwrap_or(bytes.len());
+            Some(&bytes[from..to])
+        };
+        let mut picked: Vec<u8> = Vec::new();
+        for &r in rows {
+            match line(r as usize) {
+                Some(l) if l.len() > 1 => {
+                    picked.extend_from_slice(l);
+                    if !l.ends_with(b"\n") {
+                        picked.push(b'\n');
+                    }
+                }
+                // An empty line (polars skips it) or a row past the last line.
+                _ => return Ok(None),
+            }
+        }
+        if starts
+            .iter()
+            .zip(starts.iter().skip(1))
+            .any(|(a, b)| b - a <= 1)
+        {
+            return Ok(None);
+        }
+        self.parse(&picked, None).map(Some).map_err(|e| {
+            Error::new(ErrorKind::Input(format!(
+                "read_csv: {} bytes {}..{}: {e}",
+                self.file.path.display(),
+                self.start,
+                self.end
+            )))
+        })
     }
 }
 

@@ -698,23 +698,31 @@ fn iso_datetimes(s: &StringChunked, tu: TimeUnit) -> PolarsResult<Column> {
         TimeUnit::Microseconds => 1_000,
         TimeUnit::Milliseconds => 1_000_000,
     };
-    let mut out: Vec<Option<i64>> = Vec::with_capacity(s.len());
+    let fallback = || {
+        s.clone()
+            .into_series()
+            .strict_cast(&DataType::Datetime(tu, None))
+            .map(Column::from)
+    };
+    // Straight into an i64 buffer (nulls as 0 under the column's validity): no per-row
+    // `Option` and no builder, as this runs over every timestamp of a time query.
+    let mut values: Vec<i64> = Vec::with_capacity(s.len());
     for v in s.iter() {
         match v {
-            None => out.push(None),
+            None => values.push(0),
             Some(text) => match parse_iso(text.as_bytes()) {
-                Some(ns) => out.push(Some(ns.div_euclid(div))),
-                None => {
-                    return s
-                        .clone()
-                        .into_series()
-                        .strict_cast(&DataType::Datetime(tu, None))
-                        .map(Column::from);
-                }
+                Some(ns) => values.push(ns.div_euclid(div)),
+                None => return fallback(),
             },
         }
     }
-    let ca = Int64Chunked::from_iter_options(s.name().clone(), out.into_iter());
+    let ca = Int64Chunked::from_vec(s.name().clone(), values);
+    let ca = if s.null_count() > 0 {
+        let mask = s.is_not_null();
+        ca.zip_with(&mask, &Int64Chunked::full_null(s.name().clone(), s.len()))?
+    } else {
+        ca
+    };
     Ok(ca.into_datetime(tu, None).into_column())
 }
 
@@ -736,5 +744,30 @@ mod tests {
         assert_eq!(parse_iso(b"2000-13-01 00:00:00"), None);
         assert_eq!(parse_iso(b"01/02/2000 00:00:00"), None);
         assert_eq!(days_from_civil(2024, 2, 29), 19_782);
+    }
+
+    #[test]
+    fn iso_columns_keep_nulls_and_fall_back_for_other_layouts() {
+        let s = StringChunked::from_iter_options(
+            "t".into(),
+            [
+                Some("2000-01-01 00:00:00"),
+                None,
+                Some("2000-01-01T00:00:01.25"),
+            ]
+            .into_iter(),
+        );
+        let c = iso_datetimes(&s, TimeUnit::Milliseconds).unwrap();
+        let v: Vec<Option<i64>> = c
+            .as_materialized_series()
+            .to_physical_repr()
+            .i64()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(v, [Some(946_684_800_000), None, Some(946_684_801_250)]);
+        // Another layout goes through polars' parser (which rejects this one).
+        let odd = StringChunked::from_iter_options("t".into(), [Some("01/02/2000")].into_iter());
+        assert!(iso_datetimes(&odd, TimeUnit::Milliseconds).is_err());
     }
 }

@@ -445,14 +445,19 @@ impl RunState {
             self.release_needs(needs, ctx);
             return Outcome::Failed;
         }
-        if unspilled {
-            if let Err(e) = self.memory.relieve(ctx.worker) {
-                self.fail(e.context(format!("making room for the inputs of {}", plan.keys[ti])));
-                ctx.inputs.clear();
-                self.store.uncount(taken_bytes);
-                self.release_needs(needs, ctx);
-                return Outcome::Failed;
-            }
+        // The task's output and scratch space: about its inputs' size (pool module docs).
+        let reservation = self.memory.reserve(input_bytes as usize);
+        if let Err(e) = self.memory.relieve(ctx.worker) {
+            let what = if unspilled {
+                "making room for the inputs of"
+            } else {
+                "making room to run"
+            };
+            self.fail(e.context(format!("{what} {}", plan.keys[ti])));
+            ctx.inputs.clear();
+            self.store.uncount(taken_bytes);
+            self.release_needs(needs, ctx);
+            return Outcome::Failed;
         }
 
         let key = &plan.keys[ti];
@@ -511,6 +516,7 @@ impl RunState {
         };
         ctx.inputs.clear();
         self.store.uncount(taken_bytes);
+        drop(reservation);
         self.release_needs(needs, ctx);
 
         let value = match result {

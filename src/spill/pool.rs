@@ -14,7 +14,17 @@
 //!   one anyway, so a computation never waits on itself.
 //!
 //! Only one thread spills at a time: another thread that crosses the threshold meanwhile goes
-//! on (the spilling thread is already bringing the total down), so writes are sequential.
+//! on (the spilling thread is already bringing the total down), so writes are sequential —
+//! unless the total is above the **pause** threshold: then it waits for the spilling thread
+//! and spills in turn, so that producers cannot outrun the writer and carry the total to the
+//! limit and past it.
+//!
+//! **Working memory.** A running task's output and scratch space are not results yet, but
+//! they are resident. Each task holds a [`Reservation`] of its inputs' size while it runs (for
+//! frames and arrays the output is about as large as the inputs), counted with the stored
+//! bytes in the thresholds: the pool spills ahead to make room for what the running tasks are
+//! about to produce, instead of after it was produced. Reservations are not results, so
+//! [`MemoryStats`] does not count them.
 //!
 //! A failed spill (disk budget exceeded, disk full, directory not writable) is an error only
 //! when it matters: when the total is above the limit itself. Below it the pool stops trying
@@ -24,7 +34,7 @@
 //! disk; stale directories of crashed processes are removed when the pool is made.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
@@ -129,6 +139,20 @@ pub(crate) struct MemoryPool {
     spill_failed: AtomicBool,
     /// A root was refused admission: wake sleeping workers once the total falls.
     paused: AtomicBool,
+    /// Working memory reserved by running tasks.
+    reserved: AtomicUsize,
+}
+
+/// Working memory held for a running task; given back when dropped.
+pub(crate) struct Reservation<'a> {
+    pool: &'a MemoryPool,
+    bytes: usize,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.pool.reserved.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 impl MemoryPool {
@@ -151,6 +175,7 @@ impl MemoryPool {
             spilling: Mutex::new(()),
             spill_failed: AtomicBool::new(false),
             paused: AtomicBool::new(false),
+            reserved: AtomicUsize::new(0),
         })
     }
 
@@ -171,9 +196,17 @@ impl MemoryPool {
         self.dir.lock().as_ref().map(|d| d.path().to_path_buf())
     }
 
+    /// Stored bytes plus the working memory of running tasks: what the thresholds compare.
     #[inline]
     fn current(&self) -> usize {
-        self.account.current()
+        self.account.current() + self.reserved.load(Ordering::Relaxed)
+    }
+
+    /// Reserves `bytes` of working memory for a task about to run (see the module docs);
+    /// call [`relieve`](Self::relieve) after it to make room.
+    pub(crate) fn reserve(&self, bytes: usize) -> Reservation<'_> {
+        self.reserved.fetch_add(bytes, Ordering::Relaxed);
+        Reservation { pool: self, bytes }
     }
 
     /// True when new roots should wait (the total is above the pause threshold).
@@ -216,13 +249,21 @@ impl MemoryPool {
         if self.current() <= self.spill_at {
             return Ok(());
         }
-        let over_limit = || self.current() as u64 > self.config.limit;
+        // Stored bytes only: a reservation is an estimate, not memory a failed spill could free.
+        let over_limit = || self.account.current() as u64 > self.config.limit;
         if self.spill_failed.load(Ordering::Relaxed) && !over_limit() {
             return Ok(());
         }
-        let Some(_spilling) = self.spilling.try_lock() else {
-            return Ok(());
+        let _spilling = match self.spilling.try_lock() {
+            Some(guard) => guard,
+            // Another thread is spilling: below the pause threshold, let it; above, wait
+            // and then help, so producers cannot outrun the writer.
+            None if self.over_pause() => self.spilling.lock(),
+            None => return Ok(()),
         };
+        if self.current() <= self.spill_at {
+            return Ok(());
+        }
         let sources: Vec<Arc<dyn SpillSource>> = self
             .sources
             .lock()
@@ -334,5 +375,55 @@ mod tests {
         pool.relieve(0).unwrap(); // no sources: nothing to do
         assert!(pool.spill_path().is_none());
         assert!(!base.path().join("spill").exists());
+    }
+
+    /// Spills one value of `bytes` per call until none is left.
+    struct Values {
+        account: Arc<MemoryAccount>,
+        left: Mutex<Vec<usize>>,
+    }
+
+    impl SpillSource for Values {
+        fn spill_one(&self, _dir: &SpillDir, _worker: usize) -> Result<Option<usize>> {
+            Ok(self.left.lock().pop().inspect(|&b| self.account.sub(b)))
+        }
+    }
+
+    #[test]
+    fn reservations_make_room_ahead_and_are_not_stored_bytes() {
+        let base = tempfile::tempdir().unwrap();
+        let mut c = MemoryConfig::new(1000);
+        c.spill_dir = Some(base.path().to_path_buf());
+        let pool = Arc::new(MemoryPool::new(c).unwrap());
+        // 500 stored: under the spill threshold (600).
+        pool.account.add(500);
+        let values: Arc<dyn SpillSource> = Arc::new(Values {
+            account: pool.account.clone(),
+            left: Mutex::new(vec![100; 5]),
+        });
+        let _registration = pool.register(Arc::downgrade(&values));
+        pool.relieve(0).unwrap();
+        assert_eq!(
+            pool.account.current(),
+            500,
+            "nothing to do below the threshold"
+        );
+        // A task about to produce ~350 more: room is made before it runs.
+        let reservation = pool.reserve(350);
+        assert!(pool.over_pause(), "the thresholds see the reservation");
+        pool.relieve(0).unwrap();
+        assert_eq!(
+            pool.account.current(),
+            200,
+            "500 + 350 brought down under 600"
+        );
+        assert_eq!(
+            pool.account.stats().current_bytes,
+            200,
+            "stats count stored bytes"
+        );
+        drop(reservation);
+        assert!(!pool.over_pause());
+        assert_eq!(pool.current(), 200);
     }
 }

@@ -87,6 +87,9 @@ pub struct JoinArgs {
     /// Show a progress bar.
     #[arg(long)]
     pub progress: bool,
+    /// Print managed bytes and resident size every half second on stderr.
+    #[arg(long)]
+    pub trace_memory: bool,
 }
 
 /// `brisk gen ...`: data generators.
@@ -388,6 +391,19 @@ fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// Resident size now (`VmRSS`), in MiB.
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|v| v.parse::<f64>().ok()))
+        })
+        .flatten()
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
 /// Sum of column `c` as f64 (the checksum).
 fn checksum(df: &DataFrame, c: &str) -> Result<f64> {
     let s = df
@@ -662,7 +678,28 @@ pub fn join_main(args: JoinArgs) -> Result<()> {
         ProgressMode::Never
     });
     let t = Instant::now();
-    let df = rt.compute_with(&q, &opts)?;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let df = std::thread::scope(|scope| {
+        if args.trace_memory {
+            let (rt, done) = (&rt, &done);
+            scope.spawn(move || {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let m = rt.memory_stats();
+                    eprintln!(
+                        "t={:.1} managed_mib={:.0} rss_mib={:.0} spilled_gib={:.2}",
+                        t.elapsed().as_secs_f64(),
+                        m.current_bytes as f64 / (1u64 << 20) as f64,
+                        rss_mib(),
+                        m.spilled_bytes as f64 / (1u64 << 30) as f64
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                }
+            });
+        }
+        let out = rt.compute_with(&q, &opts);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        out
+    })?;
     let wall = t.elapsed().as_secs_f64();
     let n = checksum(&df, "n")? as u64;
     let sum = checksum(&df, "v")? as i64 + checksum(&df, "w")? as i64;

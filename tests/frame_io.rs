@@ -324,7 +324,11 @@ fn nsmallest_over_csv_parses_only_the_chosen_rows_and_matches_polars() {
     let quoted = dir.path().join("quoted.csv");
     let mut text = String::from("k,x,note\n");
     for i in 0..300 {
-        let note = if i == 7 { "\"two\nlines\"" } else { "\"plain\"" };
+        let note = if i == 7 {
+            "\"two\nlines\""
+        } else {
+            "\"plain\""
+        };
         text.push_str(&format!("k{},{}.5,{note}\n", i % 5, (i * 37) % 101));
     }
     std::fs::write(&quoted, text).unwrap();

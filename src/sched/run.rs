@@ -36,10 +36,14 @@ use super::event::{Event, EventHook};
 use super::latch::Latch;
 use super::resources::{Needs, ResourceGate};
 use super::{CancelToken, RuntimeInner, TaskContext};
+
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::{Key, Op, OpKind, Plan, TaskId, Value};
 use crate::spill::disk::SpillDir;
 use crate::spill::{MemoryPool, Recheck, SpillSource, Store, VictimQueue};
+
+/// Inputs smaller than this reserve no working memory (see `execute_inner`).
+const MIN_RESERVATION: u64 = 1 << 20;
 
 /// What happened to a task handed to [`RunState::execute`].
 #[derive(Debug, PartialEq, Eq)]
@@ -446,8 +450,16 @@ impl RunState {
             return Outcome::Failed;
         }
         // The task's output and scratch space: about its inputs' size (pool module docs).
-        let reservation = self.memory.reserve(input_bytes as usize);
-        if let Err(e) = self.memory.relieve(ctx.worker) {
+        // Small inputs reserve nothing: their working memory is noise next to any limit, and
+        // the shared counter would cost every tiny task two contended atomic updates.
+        let reservation =
+            (input_bytes >= MIN_RESERVATION).then(|| self.memory.reserve(input_bytes as usize));
+        let relieved = if reservation.is_some() || unspilled {
+            self.memory.relieve(ctx.worker)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = relieved {
             let what = if unspilled {
                 "making room for the inputs of"
             } else {

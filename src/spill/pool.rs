@@ -20,8 +20,9 @@
 //! limit and past it.
 //!
 //! **Working memory.** A running task's output and scratch space are not results yet, but
-//! they are resident. Each task holds a [`Reservation`] of its inputs' size while it runs (for
-//! frames and arrays the output is about as large as the inputs), counted with the stored
+//! they are resident. Each task with inputs of 1 MiB or more holds a [`Reservation`] of their
+//! size while it runs (for frames and arrays the output is about as large as the inputs; tiny
+//! tasks skip it, keeping the hot path free of a shared counter), counted with the stored
 //! bytes in the thresholds: the pool spills ahead to make room for what the running tasks are
 //! about to produce, instead of after it was produced. Reservations are not results, so
 //! [`MemoryStats`] does not count them.

@@ -380,28 +380,12 @@ pub fn gen_main(gen: Gen) -> Result<()> {
 // Queries.
 
 fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(|v| v.parse::<f64>().ok()))
-        })
-        .flatten()
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+    super::proc_status_mib("VmHWM").unwrap_or(f64::NAN)
 }
 
 /// Resident size now (`VmRSS`), in MiB.
 fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(|v| v.parse::<f64>().ok()))
-        })
-        .flatten()
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+    super::proc_status_mib("VmRSS").unwrap_or(f64::NAN)
 }
 
 /// Sum of column `c` as f64 (the checksum).

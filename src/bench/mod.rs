@@ -27,6 +27,16 @@ pub fn return_freed_pages() {
     set_purge_delay(0);
 }
 
+/// A `kB` field of `/proc/self/status` (`VmHWM`, `VmRSS`, …) in MiB; `None` off Linux.
+pub(crate) fn proc_status_mib(field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
 fn set_purge_delay(millis: std::os::raw::c_long) {
     // `mi_option_purge_delay` in mimalloc.h's `mi_option_e` (the same in its v2 and v3);
     // libmimalloc-sys does not export a constant for it. -1 means "never purge".

@@ -96,13 +96,7 @@ impl IoLog {
 
 /// Peak resident set size of this process in MiB (`VmHWM`), or 0 where unknown.
 pub fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-            line.split_whitespace().nth(1)?.parse::<f64>().ok()
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
+    super::proc_status_mib("VmHWM").unwrap_or(0.0)
 }
 
 /// A chunk of `len` f64: random bits (incompressible) or a short repeating pattern.

@@ -18,7 +18,7 @@ use polars::prelude::*;
 use super::groupby::tree_reduce;
 use super::shuffle::{gather_pieces, shuffle_pieces, split_by};
 use super::task::{next_op, pl, take, task, Node};
-use super::{Frame, Lazy, Part};
+use super::{Frame, Lazy, Part, Source};
 use crate::error::Result;
 use crate::graph::Value;
 use crate::sched::Runtime;
@@ -343,16 +343,27 @@ impl Frame {
         };
         let pick = Arc::new(pick);
         let p1 = pick.clone();
-        let local: Vec<Arc<Node>> = if self.ops.is_empty() {
-            // Straight from the source: parse the one column, then only the chosen rows with
-            // every column (late materialization), when the source can pick rows.
-            let id = next_op();
+        let sources: Option<Vec<Arc<dyn Source>>> = if self.ops.is_empty() {
             self.parts
                 .iter()
-                .enumerate()
-                .map(|(i, part)| match part {
-                    Part::Source(src) => {
-                        let (src, c1, pick) = (src.clone(), c1.clone(), pick.clone());
+                .map(|p| match p {
+                    Part::Source(src) => Some(src.clone()),
+                    Part::Node(_) => None,
+                })
+                .collect()
+        } else {
+            None
+        };
+        let local: Vec<Arc<Node>> = match sources {
+            // Straight from the source: parse the one column, then only the chosen rows with
+            // every column (late materialization), when the source can pick rows.
+            Some(sources) => {
+                let id = next_op();
+                sources
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, src)| {
+                        let (c1, pick) = (c1.clone(), pick.clone());
                         task("top-local", &[id, i as i64], Vec::new(), move |_| {
                             let one = src.read(Some(std::slice::from_ref(&c1)))?;
                             let s = one
@@ -371,27 +382,14 @@ impl Frame {
                             };
                             Ok(Value::spillable(df))
                         })
-                    }
-                    Part::Node(node) => {
-                        let (c1, pick) = (c1.clone(), pick.clone());
-                        task(
-                            "top-local",
-                            &[id, i as i64],
-                            vec![node.clone()],
-                            move |ins| {
-                                let df = take(&mut ins[0])?;
-                                top_rows(df, &c1, &*pick)
-                            },
-                        )
-                    }
-                })
-                .collect()
-        } else {
-            self.consume(
+                    })
+                    .collect()
+            }
+            None => self.consume(
                 "top-local",
                 None,
                 Arc::new(move |df, _| top_rows(df, &c1, &*p1)),
-            )
+            ),
         };
         let schema = self.schema.clone();
         let s2 = schema.clone();

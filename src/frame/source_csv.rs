@@ -560,30 +560,20 @@ impl CsvPart {
                 starts.push(nl + 1);
             }
         }
-        let line = |i: usize| -> Option<&[u8]> {
-            let from = *starts.get(i)?;
-            let to = starts.get(i + 1).copied().unwrap_or(bytes.len());
-            Some(&bytes[from..to])
-        };
+        // An empty line: polars skips it, so line numbers stop being row numbers.
+        if starts.windows(2).any(|w| w[1] - w[0] <= 1) {
+            return Ok(None);
+        }
         let mut picked: Vec<u8> = Vec::new();
         for &r in rows {
-            match line(r as usize) {
-                Some(l) if l.len() > 1 => {
-                    picked.extend_from_slice(l);
-                    if !l.ends_with(b"\n") {
-                        picked.push(b'\n');
-                    }
-                }
-                // An empty line (polars skips it) or a row past the last line.
-                _ => return Ok(None),
+            let Some(&from) = starts.get(r as usize) else {
+                return Ok(None); // past the last line
+            };
+            let to = starts.get(r as usize + 1).copied().unwrap_or(bytes.len());
+            picked.extend_from_slice(&bytes[from..to]);
+            if !picked.ends_with(b"\n") {
+                picked.push(b'\n');
             }
-        }
-        if starts
-            .iter()
-            .zip(starts.iter().skip(1))
-            .any(|(a, b)| b - a <= 1)
-        {
-            return Ok(None);
         }
         self.parse(&picked, None).map(Some).map_err(|e| {
             Error::new(ErrorKind::Input(format!(

@@ -222,46 +222,27 @@ impl SizeOf for polars::prelude::Series {
 /// the column really keeps: an overcount when buffers are shared between values, never an
 /// undercount.
 fn series_bytes(s: &polars::prelude::Series) -> usize {
-    fn view_bytes<'a, A: 'a>(
-        arrays: impl Iterator<Item = &'a A>,
-        parts: impl Fn(&A) -> (usize, Vec<(usize, usize)>),
-    ) -> usize {
-        let mut seen = rustc_hash::FxHashSet::default();
-        let mut total = 0;
-        for a in arrays {
-            let (views, buffers) = parts(a);
-            total += views;
-            for (ptr, len) in buffers {
-                if seen.insert(ptr) {
-                    total += len;
-                }
+    use polars::prelude::DataType;
+    // A string column viewed as binary shares its views and buffers: one path for both.
+    let binary = match s.dtype() {
+        DataType::String => s.str().ok().map(|ca| ca.as_binary()),
+        DataType::Binary => s.binary().ok().cloned(),
+        _ => None,
+    };
+    let Some(ca) = binary else {
+        return s.estimated_size();
+    };
+    let mut seen = rustc_hash::FxHashSet::default();
+    let mut total = 0;
+    for a in ca.downcast_iter() {
+        total += a.len() * 16 + a.len().div_ceil(8);
+        for b in a.data_buffers().iter() {
+            if seen.insert(b.as_ptr() as usize) {
+                total += b.len();
             }
         }
-        total
     }
-    if let Ok(ca) = s.str() {
-        view_bytes(ca.downcast_iter(), |a| {
-            (
-                a.len() * 16 + a.len().div_ceil(8),
-                a.data_buffers()
-                    .iter()
-                    .map(|b| (b.as_ptr() as usize, b.len()))
-                    .collect(),
-            )
-        })
-    } else if let Ok(ca) = s.binary() {
-        view_bytes(ca.downcast_iter(), |a| {
-            (
-                a.len() * 16 + a.len().div_ceil(8),
-                a.data_buffers()
-                    .iter()
-                    .map(|b| (b.as_ptr() as usize, b.len()))
-                    .collect(),
-            )
-        })
-    } else {
-        s.estimated_size()
-    }
+    total
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@
 pub mod groupby;
 pub mod join;
 pub mod ops;
+mod plain_csv;
 pub mod shuffle;
 pub mod sink;
 pub mod sort;

@@ -24,7 +24,7 @@ use polars::io::csv::read::_csv_read_internal::{
 };
 use polars::prelude::*;
 
-use super::{Frame, Part, Source};
+use super::{plain_csv, Frame, Part, Source};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Options of [`read_csv`].
@@ -384,6 +384,18 @@ fn quote_aware_cuts(
     Ok(cuts)
 }
 
+/// Indices of `columns` in `schema`, ascending (all columns when `None`).
+fn projection(schema: &Schema, columns: Option<&[PlSmallStr]>) -> Vec<usize> {
+    match columns {
+        None => (0..schema.len()).collect(),
+        Some(c) => {
+            let mut p: Vec<usize> = c.iter().filter_map(|n| schema.index_of(n)).collect();
+            p.sort_unstable();
+            p
+        }
+    }
+}
+
 /// What all partitions of one file share.
 struct CsvFile {
     path: PathBuf,
@@ -401,7 +413,29 @@ struct CsvPart {
 }
 
 impl CsvPart {
+    /// The rows of `bytes` (whole lines of this file), `columns` only (all when `None`):
+    /// brisk's plain-CSV parser when the range is plain, else polars'.
     fn parse(&self, bytes: &[u8], columns: Option<&[PlSmallStr]>) -> PolarsResult<DataFrame> {
+        let f = &self.file;
+        let dialect = plain_csv::Dialect {
+            separator: f.options.separator,
+            quote_char: f.options.quote_char,
+            datetimes: f.options.fast_datetimes,
+        };
+        let projection = projection(&f.schema, columns);
+        let rows = bytes.len() / f.line_bytes.max(1) + 16;
+        match plain_csv::parse(bytes, &f.schema, &projection, dialect, rows) {
+            Some(df) => Ok(df),
+            None => self.parse_with_polars(bytes, columns),
+        }
+    }
+
+    /// [`CsvPart::parse`] through polars' chunk parser.
+    fn parse_with_polars(
+        &self,
+        bytes: &[u8],
+        columns: Option<&[PlSmallStr]>,
+    ) -> PolarsResult<DataFrame> {
         let f = &self.file;
         // Datetime columns are read as text and converted by `iso_datetimes` (polars infers a
         // pattern per chunk and parses generically; ISO timestamps have a fixed layout).
@@ -433,14 +467,7 @@ impl CsvPart {
         let mut schema = schema;
         let mut to_cast: Vec<Field> = Vec::new();
         prepare_csv_schema(&mut schema, &mut to_cast)?;
-        let projection: Vec<usize> = match columns {
-            None => (0..schema.len()).collect(),
-            Some(c) => {
-                let mut p: Vec<usize> = c.iter().filter_map(|n| schema.index_of(n)).collect();
-                p.sort_unstable();
-                p
-            }
-        };
+        let projection = projection(&schema, columns);
         let check_utf8 = projection
             .iter()
             .any(|&i| schema.get_at_index(i).is_some_and(|(_, d)| d.is_string()));
@@ -644,28 +671,56 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The decimal number written by the ASCII digits `s[a..b]`, `None` if one is not a digit.
+fn digits(s: &[u8], a: usize, b: usize) -> Option<i64> {
+    let mut v = 0i64;
+    for &c in &s[a..b] {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as i64;
+    }
+    Some(v)
+}
+
+/// Days since 1970-01-01 of `YYYY-MM-DD` at the start of `s` (a real calendar day), or `None`.
+fn civil_days(s: &[u8]) -> Option<i64> {
+    if s.len() < 10 || s[4] != b'-' || s[7] != b'-' {
+        return None;
+    }
+    let (y, m, d) = (digits(s, 0, 4)?, digits(s, 5, 7)?, digits(s, 8, 10)?);
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(1..=month_days).contains(&d) {
+        return None;
+    }
+    Some(days_from_civil(y, m, d))
+}
+
+/// `YYYY-MM-DD` exactly, as days since the epoch, or `None` for any other text.
+pub(crate) fn parse_iso_date(s: &[u8]) -> Option<i32> {
+    if s.len() != 10 {
+        return None;
+    }
+    civil_days(s).map(|d| d as i32)
+}
+
 /// `YYYY-MM-DD[ T]HH:MM:SS[.fraction]` as nanoseconds since the epoch, or `None` for any
 /// other layout or an out-of-range field.
-fn parse_iso(s: &[u8]) -> Option<i64> {
-    if s.len() < 19 || s[4] != b'-' || s[7] != b'-' || !(s[10] == b' ' || s[10] == b'T') {
+pub(crate) fn parse_iso(s: &[u8]) -> Option<i64> {
+    if s.len() < 19 || !(s[10] == b' ' || s[10] == b'T') || s[13] != b':' || s[16] != b':' {
         return None;
     }
-    if s[13] != b':' || s[16] != b':' {
-        return None;
-    }
-    let num = |a: usize, b: usize| -> Option<i64> {
-        let mut v = 0i64;
-        for &c in &s[a..b] {
-            if !c.is_ascii_digit() {
-                return None;
-            }
-            v = v * 10 + (c - b'0') as i64;
-        }
-        Some(v)
-    };
-    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let num = |a: usize, b: usize| digits(s, a, b);
+    let days = civil_days(s)?;
     let (h, mi, se) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+    if h > 23 || mi > 59 || se > 60 {
         return None;
     }
     let mut ns = 0i64;
@@ -676,7 +731,7 @@ fn parse_iso(s: &[u8]) -> Option<i64> {
         let frac = &s[20..];
         ns = num(20, s.len())? * 10i64.pow(9 - frac.len() as u32);
     }
-    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + se;
     Some(secs * 1_000_000_000 + ns)
 }
 
@@ -732,6 +787,10 @@ mod tests {
             Some(951_868_800_500_000_000)
         );
         assert_eq!(parse_iso(b"2000-13-01 00:00:00"), None);
+        assert_eq!(parse_iso(b"2001-02-29 00:00:00"), None);
+        assert_eq!(parse_iso_date(b"2000-02-29"), Some(11_016));
+        assert_eq!(parse_iso_date(b"2000-04-31"), None);
+        assert_eq!(parse_iso_date(b"2000-04-30 "), None);
         assert_eq!(parse_iso(b"01/02/2000 00:00:00"), None);
         assert_eq!(days_from_civil(2024, 2, 29), 19_782);
     }
@@ -759,5 +818,163 @@ mod tests {
         // Another layout goes through polars' parser (which rejects this one).
         let odd = StringChunked::from_iter_options("t".into(), [Some("01/02/2000")].into_iter());
         assert!(iso_datetimes(&odd, TimeUnit::Milliseconds).is_err());
+    }
+
+    mod plain_equals_polars {
+        use super::*;
+        use proptest::prelude::*;
+
+        const INTS: &[&str] = &["", "0", "-12", "+7", "007", "9223372036854775807"];
+        const ODD_INTS: &[&str] = &["9223372036854775808", " 5", "1.5", "x"];
+        const FLOATS: &[&str] = &[
+            "", "0.5", "-0.0", "1e5", "NaN", "inf", "-inf", ".5", "5.", "-1.25E-3", "3",
+        ];
+        const ODD_FLOATS: &[&str] = &["1_0", "abc", " 1", "1.5.2"];
+        const TEXTS: &[&str] = &["", "abc", "ünïcødé", "a b", "  ", "a longer text value"];
+        const ODD_TEXTS: &[&str] = &["x\"y", "\"q\""];
+        const BOOLS: &[&str] = &["true", "False", "TRUE", ""];
+        const ODD_BOOLS: &[&str] = &["yes", "1"];
+        const STAMPS: &[&str] = &[
+            "2000-01-01 00:00:00",
+            "2024-02-29T12:34:56.789",
+            "",
+            "1969-12-31 23:59:59.5",
+        ];
+        const ODD_STAMPS: &[&str] = &["2000-02-30 00:00:00", "01/02/2000 10:00:00"];
+        const DATES: &[&str] = &["2000-02-29", "", "1999-12-31", "1970-01-01"];
+        const ODD_DATES: &[&str] = &["2000-1-5", "2001-02-29"];
+
+        fn schema() -> Schema {
+            Schema::from_iter([
+                Field::new("i".into(), DataType::Int64),
+                Field::new("s".into(), DataType::String),
+                Field::new("f".into(), DataType::Float64),
+                Field::new("b".into(), DataType::Boolean),
+                Field::new("t".into(), DataType::Datetime(TimeUnit::Milliseconds, None)),
+                Field::new("d".into(), DataType::Date),
+            ])
+        }
+
+        fn part(schema: Schema) -> CsvPart {
+            CsvPart {
+                file: Arc::new(CsvFile {
+                    path: PathBuf::from("test.csv"),
+                    schema: Arc::new(schema),
+                    line_bytes: 40,
+                    options: Arc::new(CsvOptions::default()),
+                }),
+                start: 0,
+                end: 0,
+            }
+        }
+
+        /// A field: mostly one of `good`, one in ten of `odd` when odd values are allowed.
+        fn field(
+            good: &'static [&'static str],
+            odd: &'static [&'static str],
+            allow_odd: bool,
+        ) -> impl Strategy<Value = &'static str> {
+            let odd_weight = if allow_odd { 1 } else { 0 };
+            prop_oneof![
+                10 => proptest::sample::select(good),
+                odd_weight => proptest::sample::select(odd),
+            ]
+        }
+
+        fn row(allow_odd: bool) -> impl Strategy<Value = String> {
+            (
+                field(INTS, ODD_INTS, allow_odd),
+                field(TEXTS, ODD_TEXTS, allow_odd),
+                field(FLOATS, ODD_FLOATS, allow_odd),
+                field(BOOLS, ODD_BOOLS, allow_odd),
+                field(STAMPS, ODD_STAMPS, allow_odd),
+                field(DATES, ODD_DATES, allow_odd),
+            )
+                .prop_map(|(i, s, f, b, t, d)| format!("{i},{s},{f},{b},{t},{d}\n"))
+        }
+
+        /// Equal columns, floats compared bit for bit (NaN and -0.0 included).
+        fn same(a: &DataFrame, b: &DataFrame) -> bool {
+            a.get_column_names() == b.get_column_names()
+                && a.height() == b.height()
+                && a.columns().iter().zip(b.columns()).all(|(x, y)| {
+                    if x.dtype() != y.dtype() {
+                        return false;
+                    }
+                    match (x.f64(), y.f64()) {
+                        (Ok(x), Ok(y)) => x
+                            .iter()
+                            .zip(y.iter())
+                            .all(|(p, q)| p.map(f64::to_bits) == q.map(f64::to_bits)),
+                        _ => x
+                            .as_materialized_series()
+                            .equals_missing(y.as_materialized_series()),
+                    }
+                })
+        }
+
+        fn projection_of(mask: u8) -> Option<Vec<PlSmallStr>> {
+            if mask == 0 {
+                return None;
+            }
+            let names = ["i", "s", "f", "b", "t", "d"];
+            Some(
+                names
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, _)| mask & (1 << k) != 0)
+                    .map(|(_, n)| PlSmallStr::from(*n))
+                    .collect(),
+            )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+
+            /// Plain input always takes the fast path, and it gives polars' frame.
+            #[test]
+            fn on_plain_lines(rows in proptest::collection::vec(row(false), 1..90),
+                              mask in 0u8..64, newline_at_end in any::<bool>()) {
+                let mut text = rows.concat();
+                if !newline_at_end {
+                    text.pop();
+                }
+                let part = part(schema());
+                let columns = projection_of(mask);
+                let columns = columns.as_deref();
+                let fast = plain_csv::parse(
+                    text.as_bytes(),
+                    &part.file.schema,
+                    &projection(&part.file.schema, columns),
+                    plain_csv::Dialect { separator: b',', quote_char: Some(b'"'), datetimes: true },
+                    4,
+                );
+                let fast = fast.expect("plain lines take the fast path");
+                let slow = part.parse_with_polars(text.as_bytes(), columns).unwrap();
+                prop_assert!(same(&fast, &slow), "fast {fast:?}\npolars {slow:?}");
+            }
+
+            /// With odd values mixed in, the fast path either agrees with polars or declines.
+            #[test]
+            fn on_odd_lines(rows in proptest::collection::vec(row(true), 1..40), mask in 0u8..64) {
+                let text = rows.concat();
+                let part = part(schema());
+                let columns = projection_of(mask);
+                let columns = columns.as_deref();
+                let fast = plain_csv::parse(
+                    text.as_bytes(),
+                    &part.file.schema,
+                    &projection(&part.file.schema, columns),
+                    plain_csv::Dialect { separator: b',', quote_char: Some(b'"'), datetimes: true },
+                    4,
+                );
+                if let Some(fast) = fast {
+                    let slow = part.parse_with_polars(text.as_bytes(), columns);
+                    prop_assert!(slow.is_ok(), "polars rejects what the fast path took: {slow:?}");
+                    let slow = slow.unwrap();
+                    prop_assert!(same(&fast, &slow), "fast {fast:?}\npolars {slow:?}");
+                }
+            }
+        }
     }
 }

@@ -40,6 +40,7 @@
 //! threads are busy. A pool of one thread would serialize every worker's polars calls.
 
 pub mod groupby;
+mod iso_time;
 pub mod join;
 pub mod ops;
 mod plain_csv;

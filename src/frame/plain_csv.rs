@@ -7,10 +7,12 @@
 //! string group-by over CSV), and it can be done with a data-parallel scan instead of a byte
 //! loop:
 //!
-//! 1. **Structural scan.** Each 64-byte block becomes one `u64` whose set bits mark the
-//!    separators and newlines in it (four 16-byte SSE2 compares on x86-64, a byte loop
-//!    elsewhere and for the tail). The bits are visited in order with `trailing_zeros`, so the
-//!    cost is per *field*, not per byte.
+//! 1. **Structural scan.** Each 64-byte block becomes three `u64` masks (four 16-byte SSE2
+//!    compares on x86-64, a byte loop elsewhere and for the tail): separators and newlines,
+//!    quote characters and CRs, non-ASCII bytes. The field ends are visited in order with
+//!    `trailing_zeros`, so the cost is per *field*, not per byte; the other two masks replace
+//!    separate passes over the range for quotes and for UTF-8 validation (all-ASCII text needs
+//!    no further check).
 //! 2. **Projection.** Field `k` of a line goes to a column builder only when column `k` is
 //!    projected; other fields cost one bit visit.
 //! 3. **Values.** Numbers are parsed with the crates polars' reader uses (`fast-float2`,
@@ -27,7 +29,7 @@
 
 use polars::prelude::*;
 
-use super::source_csv::{parse_iso, parse_iso_date};
+use super::iso_time::{parse_iso_date, StampParser};
 
 /// How the range is delimited.
 #[derive(Clone, Copy, Debug)]
@@ -53,13 +55,8 @@ pub(crate) fn parse(
     if sep >= 0x80 || sep == b'\n' || sep == b'\r' {
         return None;
     }
-    let unsafe_byte = match dialect.quote_char {
-        Some(q) => memchr::memchr2(q, b'\r', bytes),
-        None => memchr::memchr(b'\r', bytes),
-    };
-    if unsafe_byte.is_some() {
-        return None;
-    }
+    // Quote characters and CRs end the fast path; without a quote character, CR stands in.
+    let quote = dialect.quote_char.unwrap_or(b'\r');
     let mut slot = vec![usize::MAX; schema.len()];
     let mut builders = Vec::with_capacity(projection.len());
     let mut has_text = false;
@@ -69,11 +66,6 @@ pub(crate) fn parse(
         slot[index] = builders.len();
         builders.push(Builder::new(name.clone(), dtype, dialect, rows_hint)?);
     }
-    // polars validates the whole range when any text column is read; so do we, which also
-    // makes every field valid UTF-8 (fields end at ASCII bytes).
-    if has_text && simdutf8::basic::from_utf8(bytes).is_err() {
-        return None;
-    }
     let mut lines = Lines {
         slot,
         builders,
@@ -82,12 +74,19 @@ pub(crate) fn parse(
         line_start: 0,
         rows: 0,
     };
+    // One pass classifies each byte: field ends, bytes that end the fast path, non-ASCII.
+    let mut non_ascii = 0u64;
     let mut pos = 0;
     while pos + 64 <= bytes.len() {
-        let mut mask = structural_mask(&bytes[pos..pos + 64], sep);
-        while mask != 0 {
-            let at = pos + mask.trailing_zeros() as usize;
-            mask &= mask - 1;
+        let block = classify(&bytes[pos..pos + 64], sep, quote);
+        if block.special != 0 {
+            return None;
+        }
+        non_ascii |= block.high;
+        let mut ends = block.ends;
+        while ends != 0 {
+            let at = pos + ends.trailing_zeros() as usize;
+            ends &= ends - 1;
             if !lines.end_field(bytes, at) {
                 return None;
             }
@@ -95,7 +94,12 @@ pub(crate) fn parse(
         pos += 64;
     }
     for at in pos..bytes.len() {
-        if (bytes[at] == sep || bytes[at] == b'\n') && !lines.end_field(bytes, at) {
+        let b = bytes[at];
+        if b == quote || b == b'\r' {
+            return None;
+        }
+        non_ascii |= u64::from(b >= 0x80);
+        if (b == sep || b == b'\n') && !lines.end_field(bytes, at) {
             return None;
         }
     }
@@ -104,6 +108,11 @@ pub(crate) fn parse(
     if (lines.field_start < end || lines.field > 0)
         && !(lines.take_field(bytes, end) && lines.end_line(end))
     {
+        return None;
+    }
+    // polars validates the whole range when any text column is read; so do we (all-ASCII
+    // text is valid), before `Builder::finish` declares the text columns UTF-8.
+    if has_text && non_ascii != 0 && simdutf8::basic::from_utf8(bytes).is_err() {
         return None;
     }
     let height = lines.rows;
@@ -164,38 +173,139 @@ impl Lines {
     }
 }
 
-/// Bits set where `block` (64 bytes) holds `sep` or `\n`; bit `i` is byte `i`.
+/// What one 64-byte block holds; bit `i` of each mask is byte `i`.
+struct Block {
+    /// Separators and newlines: where fields end.
+    ends: u64,
+    /// Quote characters and CRs: the range is not plain.
+    special: u64,
+    /// Bytes ≥ 0x80: text in the range needs a UTF-8 check.
+    high: u64,
+}
+
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn structural_mask(block: &[u8], sep: u8) -> u64 {
+fn classify(block: &[u8], sep: u8, quote: u8) -> Block {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
     assert!(block.len() >= 64);
-    let mut mask = 0u64;
+    let mut out = Block {
+        ends: 0,
+        special: 0,
+        high: 0,
+    };
     // SAFETY: SSE2 is part of the x86-64 baseline, so these intrinsics exist on every CPU this
     // code compiles for. Each load reads 16 bytes starting at `16 * k` with `k < 4`, inside
     // `block` (asserted to hold at least 64), and `loadu` needs no alignment.
     unsafe {
         let seps = _mm_set1_epi8(sep as i8);
         let newlines = _mm_set1_epi8(b'\n' as i8);
+        let quotes = _mm_set1_epi8(quote as i8);
+        let crs = _mm_set1_epi8(b'\r' as i8);
         for k in 0..4 {
             let v = _mm_loadu_si128(block.as_ptr().add(16 * k).cast::<__m128i>());
-            let hits = _mm_or_si128(_mm_cmpeq_epi8(v, seps), _mm_cmpeq_epi8(v, newlines));
-            mask |= u64::from(_mm_movemask_epi8(hits) as u16) << (16 * k);
+            let ends = _mm_or_si128(_mm_cmpeq_epi8(v, seps), _mm_cmpeq_epi8(v, newlines));
+            let special = _mm_or_si128(_mm_cmpeq_epi8(v, quotes), _mm_cmpeq_epi8(v, crs));
+            let shift = 16 * k;
+            out.ends |= u64::from(_mm_movemask_epi8(ends) as u16) << shift;
+            out.special |= u64::from(_mm_movemask_epi8(special) as u16) << shift;
+            out.high |= u64::from(_mm_movemask_epi8(v) as u16) << shift;
         }
     }
-    mask
+    out
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
-fn structural_mask(block: &[u8], sep: u8) -> u64 {
-    let mut mask = 0u64;
+fn classify(block: &[u8], sep: u8, quote: u8) -> Block {
+    let mut out = Block {
+        ends: 0,
+        special: 0,
+        high: 0,
+    };
     for (i, &b) in block[..64].iter().enumerate() {
-        mask |= u64::from(b == sep || b == b'\n') << i;
+        out.ends |= u64::from(b == sep || b == b'\n') << i;
+        out.special |= u64::from(b == quote || b == b'\r') << i;
+        out.high |= u64::from(b >= 0x80) << i;
     }
-    mask
+    out
+}
+
+/// Exact powers of ten as `f64` (10²² is the largest one exactly representable).
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Whether the 8 bytes of `v` (little-endian) are all ASCII digits.
+#[inline(always)]
+fn eight_digits(v: u64) -> bool {
+    let a = v.wrapping_add(0x4646_4646_4646_4646);
+    let b = v.wrapping_sub(0x3030_3030_3030_3030);
+    (a | b) & 0x8080_8080_8080_8080 == 0
+}
+
+/// The number written by 8 ASCII digits read as a little-endian `u64` (fast_float's SWAR
+/// reduction: pairs, then quads, then the two halves).
+#[inline(always)]
+fn eight_digits_value(v: u64) -> u64 {
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 0x000F_4240_0000_0064;
+    const MUL2: u64 = 0x0000_2710_0000_0001;
+    let v = v.wrapping_sub(0x3030_3030_3030_3030);
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    let v1 = (v & MASK).wrapping_mul(MUL1);
+    let v2 = ((v >> 16) & MASK).wrapping_mul(MUL2);
+    u64::from((v1.wrapping_add(v2) >> 32) as u32)
+}
+
+/// `[+-]digits[.digits]` (at most 19 digits in all) whose digits read as an integer `w` below
+/// 2⁵³ with `k` ≤ 22 of them after the point: the value is `w / 10^k` with both operands exact
+/// in `f64`, so the one IEEE division rounds the exact decimal correctly (Clinger's fast
+/// path) and the result is bit for bit what any correct parser, `fast-float2` included, gives.
+/// Anything else (exponents, `inf`, more digits) is `None`, for the general parser.
+#[inline(always)]
+fn parse_plain_decimal(s: &[u8]) -> Option<f64> {
+    // Signs of real data are unpredictable: no branches on them (a mispredicted branch per
+    // value cost more than the whole digit loop).
+    let first = *s.first()?;
+    let negative = first == b'-';
+    let mut i = usize::from(negative | (first == b'+'));
+    let mut w = 0u64;
+    let int_start = i;
+    while i < s.len() && s[i].is_ascii_digit() {
+        w = w.wrapping_mul(10).wrapping_add(u64::from(s[i] - b'0'));
+        i += 1;
+    }
+    let int_digits = i - int_start;
+    let mut frac_digits = 0;
+    if i < s.len() && s[i] == b'.' {
+        i += 1;
+        let frac_start = i;
+        while let Some(chunk) = s.get(i..i + 8) {
+            let v = u64::from_le_bytes(chunk.try_into().ok()?);
+            if !eight_digits(v) {
+                break;
+            }
+            w = w
+                .wrapping_mul(100_000_000)
+                .wrapping_add(eight_digits_value(v));
+            i += 8;
+        }
+        while i < s.len() && s[i].is_ascii_digit() {
+            w = w.wrapping_mul(10).wrapping_add(u64::from(s[i] - b'0'));
+            i += 1;
+        }
+        frac_digits = i - frac_start;
+    }
+    let all_digits = int_digits + frac_digits;
+    // 19 digits cannot wrap a u64, so `w` is exact whenever the count passes.
+    if i != s.len() || all_digits == 0 || all_digits > 19 || frac_digits > 22 || w > 1 << 53 {
+        return None;
+    }
+    let v = w as f64 / POW10[frac_digits];
+    Some(f64::from_bits(v.to_bits() | u64::from(negative) << 63))
 }
 
 /// One projected column being built.
@@ -207,13 +317,15 @@ enum Builder {
     Float32(PrimitiveChunkedBuilder<Float32Type>),
     Float64(PrimitiveChunkedBuilder<Float64Type>),
     Boolean(BooleanChunkedBuilder),
-    String(StringChunkedBuilder),
+    /// Text as bytes until the range is known to be UTF-8.
+    String(BinaryChunkedBuilder),
     Date(PrimitiveChunkedBuilder<Int32Type>),
     /// Values in `unit`; `per_unit`: nanoseconds per unit.
     Datetime {
         values: PrimitiveChunkedBuilder<Int64Type>,
         unit: TimeUnit,
         per_unit: i64,
+        stamps: StampParser,
     },
 }
 
@@ -252,7 +364,7 @@ impl Builder {
             DataType::Float32 => Builder::Float32(PrimitiveChunkedBuilder::new(name, rows)),
             DataType::Float64 => Builder::Float64(PrimitiveChunkedBuilder::new(name, rows)),
             DataType::Boolean => Builder::Boolean(BooleanChunkedBuilder::new(name, rows)),
-            DataType::String => Builder::String(StringChunkedBuilder::new(name, rows)),
+            DataType::String => Builder::String(BinaryChunkedBuilder::new(name, rows)),
             DataType::Date => Builder::Date(PrimitiveChunkedBuilder::new(name, rows)),
             DataType::Datetime(unit, None) if dialect.datetimes => Builder::Datetime {
                 values: PrimitiveChunkedBuilder::new(name, rows),
@@ -262,6 +374,7 @@ impl Builder {
                     TimeUnit::Microseconds => 1_000,
                     TimeUnit::Milliseconds => 1_000_000,
                 },
+                stamps: StampParser::default(),
             },
             _ => return None,
         })
@@ -276,7 +389,13 @@ impl Builder {
             Builder::UInt32(b) => push_number!(b, field, atoi_simd::parse::<u32, true, true>),
             Builder::UInt64(b) => push_number!(b, field, atoi_simd::parse::<u64, true, true>),
             Builder::Float32(b) => push_number!(b, field, fast_float2::parse::<f32, _>),
-            Builder::Float64(b) => push_number!(b, field, fast_float2::parse::<f64, _>),
+            Builder::Float64(b) => match parse_plain_decimal(field) {
+                Some(v) => {
+                    b.append_value(v);
+                    true
+                }
+                None => push_number!(b, field, fast_float2::parse::<f64, _>),
+            },
             Builder::Boolean(b) => {
                 if field.eq_ignore_ascii_case(b"true") {
                     b.append_value(true);
@@ -293,10 +412,7 @@ impl Builder {
                 if field.is_empty() {
                     b.append_null();
                 } else {
-                    // SAFETY: `parse` checked the whole range is UTF-8 before any text column
-                    // is built, and fields start and end next to ASCII separators or newlines
-                    // (a non-ASCII separator is refused), which never split a character.
-                    b.append_value(unsafe { std::str::from_utf8_unchecked(field) });
+                    b.append_value(field);
                 }
                 true
             }
@@ -314,15 +430,20 @@ impl Builder {
                 }
             }
             Builder::Datetime {
-                values, per_unit, ..
+                values,
+                per_unit,
+                stamps,
+                ..
             } => {
                 if field.is_empty() {
                     values.append_null();
                     return true;
                 }
-                match parse_iso(field) {
-                    Some(ns) => {
-                        values.append_value(ns.div_euclid(*per_unit));
+                match stamps.parse(field) {
+                    // Whole seconds are a multiple of every unit and `nanos` ≥ 0, so this is
+                    // the floor of the timestamp in `unit`, as in `iso_datetimes`.
+                    Some((secs, nanos)) => {
+                        values.append_value(secs * (1_000_000_000 / *per_unit) + nanos / *per_unit);
                         true
                     }
                     None => false,
@@ -340,7 +461,10 @@ impl Builder {
             Builder::Float32(b) => b.finish().into_column(),
             Builder::Float64(b) => b.finish().into_column(),
             Builder::Boolean(b) => b.finish().into_column(),
-            Builder::String(b) => b.finish().into_column(),
+            // SAFETY: `parse` finishes builders only after checking that the whole range is
+            // UTF-8, and every field starts and ends next to an ASCII separator or newline (a
+            // non-ASCII separator is refused), which never splits a character.
+            Builder::String(b) => unsafe { b.finish().to_string_unchecked() }.into_column(),
             Builder::Date(b) => b.finish().into_date().into_column(),
             Builder::Datetime { values, unit, .. } => {
                 values.finish().into_datetime(unit, None).into_column()
@@ -370,12 +494,18 @@ mod tests {
     }
 
     #[test]
-    fn the_mask_marks_separators_and_newlines() {
+    fn blocks_are_classified_byte_by_byte() {
         let mut block = [b'a'; 64];
         block[0] = b',';
         block[17] = b'\n';
         block[63] = b',';
-        assert_eq!(structural_mask(&block, b','), 1 | 1 << 17 | 1 << 63);
+        block[30] = b'"';
+        block[40] = b'\r';
+        block[50] = 0xc3;
+        let b = classify(&block, b',', b'"');
+        assert_eq!(b.ends, 1 | 1 << 17 | 1 << 63);
+        assert_eq!(b.special, 1 << 30 | 1 << 40);
+        assert_eq!(b.high, 1 << 50);
     }
 
     #[test]
@@ -427,6 +557,66 @@ mod tests {
     }
 
     #[test]
+    fn plain_decimals_are_exactly_fast_float() {
+        for text in [
+            "0.5",
+            "-0.0",
+            "0",
+            "-0",
+            "+1.25",
+            ".5",
+            "5.",
+            "0.544626659225",
+            "-0.700082259420",
+            "9007199254740992",
+            "1234567.12345678",
+            "0.1",
+            "0.2",
+            "0.3000000000000000",
+            "00000000000000000.5",
+        ] {
+            let want: f64 = fast_float2::parse(text).unwrap();
+            let got = parse_plain_decimal(text.as_bytes()).unwrap();
+            assert_eq!(got.to_bits(), want.to_bits(), "{text}");
+        }
+        for text in [
+            "",
+            "-",
+            ".",
+            "1e5",
+            "inf",
+            "NaN",
+            "1.2.3",
+            "12345678901234567890",
+            "1,5",
+        ] {
+            assert_eq!(parse_plain_decimal(text.as_bytes()), None, "{text}");
+        }
+        // Digits reading past 2^53 do not fit: left to the general parser.
+        assert_eq!(parse_plain_decimal(b"9007199254740993"), None);
+        assert_eq!(parse_plain_decimal(b"0.30000000000000004"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_plain_decimal_is_exactly_fast_float(
+            digits in "[0-9]{1,20}", point in 0usize..21, negative in proptest::bool::ANY,
+        ) {
+            let point = point.min(digits.len());
+            let text = format!(
+                "{}{}.{}",
+                if negative { "-" } else { "" },
+                &digits[..point],
+                &digits[point..]
+            );
+            let want: f64 = fast_float2::parse(&text).unwrap();
+            if let Some(got) = parse_plain_decimal(text.as_bytes()) {
+                proptest::prop_assert_eq!(got.to_bits(), want.to_bits(), "{}", text);
+            }
+        }
+    }
+
+    #[test]
     fn long_ranges_cross_blocks() {
         let mut text = Vec::new();
         for r in 0..1000 {
@@ -438,5 +628,23 @@ mod tests {
         assert_eq!(f.get(999), Some(999.25));
         let s = df.column("s").unwrap().str().unwrap();
         assert_eq!(s.get(998), Some("name4"));
+        // Bytes deep inside the range (in full blocks, not the tail) are checked too.
+        let mut unicode = text.clone();
+        unicode.extend_from_slice("5,grüße,1\n".as_bytes());
+        unicode.extend_from_slice(&text);
+        let df = parse(&unicode, &schema(), &[1], dialect(), 10).unwrap();
+        assert_eq!(
+            df.column("s").unwrap().str().unwrap().get(1000),
+            Some("grüße")
+        );
+        for bad in [&b"5,\xff\xfe,1\n"[..], b"5,\"q\",1\n", b"5,a,1\r\n"] {
+            let mut t = text.clone();
+            t.extend_from_slice(bad);
+            t.extend_from_slice(&text);
+            assert!(
+                parse(&t, &schema(), &[1], dialect(), 10).is_none(),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -24,6 +24,7 @@ use polars::io::csv::read::_csv_read_internal::{
 };
 use polars::prelude::*;
 
+use super::iso_time::parse_iso;
 use super::{plain_csv, Frame, Part, Source};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -660,81 +661,6 @@ impl CsvPart {
     }
 }
 
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The decimal number written by the ASCII digits `s[a..b]`, `None` if one is not a digit.
-fn digits(s: &[u8], a: usize, b: usize) -> Option<i64> {
-    let mut v = 0i64;
-    for &c in &s[a..b] {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + (c - b'0') as i64;
-    }
-    Some(v)
-}
-
-/// Days since 1970-01-01 of `YYYY-MM-DD` at the start of `s` (a real calendar day), or `None`.
-fn civil_days(s: &[u8]) -> Option<i64> {
-    if s.len() < 10 || s[4] != b'-' || s[7] != b'-' {
-        return None;
-    }
-    let (y, m, d) = (digits(s, 0, 4)?, digits(s, 5, 7)?, digits(s, 8, 10)?);
-    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-    let month_days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if !(1..=month_days).contains(&d) {
-        return None;
-    }
-    Some(days_from_civil(y, m, d))
-}
-
-/// `YYYY-MM-DD` exactly, as days since the epoch, or `None` for any other text.
-pub(crate) fn parse_iso_date(s: &[u8]) -> Option<i32> {
-    if s.len() != 10 {
-        return None;
-    }
-    civil_days(s).map(|d| d as i32)
-}
-
-/// `YYYY-MM-DD[ T]HH:MM:SS[.fraction]` as nanoseconds since the epoch, or `None` for any
-/// other layout or an out-of-range field.
-pub(crate) fn parse_iso(s: &[u8]) -> Option<i64> {
-    if s.len() < 19 || !(s[10] == b' ' || s[10] == b'T') || s[13] != b':' || s[16] != b':' {
-        return None;
-    }
-    let num = |a: usize, b: usize| digits(s, a, b);
-    let days = civil_days(s)?;
-    let (h, mi, se) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    if h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    let mut ns = 0i64;
-    if s.len() > 19 {
-        if s[19] != b'.' || s.len() == 20 || s.len() > 29 {
-            return None;
-        }
-        let frac = &s[20..];
-        ns = num(20, s.len())? * 10i64.pow(9 - frac.len() as u32);
-    }
-    let secs = days * 86_400 + h * 3600 + mi * 60 + se;
-    Some(secs * 1_000_000_000 + ns)
-}
-
 /// Converts a text column of ISO timestamps to `Datetime(tu)`; any value of another layout
 /// sends the whole column through polars' own (strict) parser.
 fn iso_datetimes(s: &StringChunked, tu: TimeUnit) -> PolarsResult<Column> {
@@ -774,26 +700,6 @@ fn iso_datetimes(s: &StringChunked, tu: TimeUnit) -> PolarsResult<Column> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn iso_timestamps() {
-        assert_eq!(parse_iso(b"1970-01-01 00:00:00"), Some(0));
-        assert_eq!(
-            parse_iso(b"2000-01-01T00:00:01"),
-            Some(946_684_801_000_000_000)
-        );
-        assert_eq!(
-            parse_iso(b"2000-03-01 00:00:00.5"),
-            Some(951_868_800_500_000_000)
-        );
-        assert_eq!(parse_iso(b"2000-13-01 00:00:00"), None);
-        assert_eq!(parse_iso(b"2001-02-29 00:00:00"), None);
-        assert_eq!(parse_iso_date(b"2000-02-29"), Some(11_016));
-        assert_eq!(parse_iso_date(b"2000-04-31"), None);
-        assert_eq!(parse_iso_date(b"2000-04-30 "), None);
-        assert_eq!(parse_iso(b"01/02/2000 00:00:00"), None);
-        assert_eq!(days_from_civil(2024, 2, 29), 19_782);
-    }
 
     #[test]
     fn iso_columns_keep_nulls_and_fall_back_for_other_layouts() {

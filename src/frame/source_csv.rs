@@ -31,7 +31,8 @@ use crate::error::{Error, ErrorKind, Result};
 /// Options of [`read_csv`].
 #[derive(Clone, Debug)]
 pub struct CsvOptions {
-    /// Target bytes per partition (default 64 MiB).
+    /// Target bytes per partition (default 32 MiB: on 2 cores, 16–32 MiB ranges ran the
+    /// frame benchmark ~8% faster than 64 MiB ones — less fresh memory per task in flight).
     pub partition_size: u64,
     /// The first line of each file names the columns (default true).
     pub has_header: bool,
@@ -55,7 +56,7 @@ pub struct CsvOptions {
 impl Default for CsvOptions {
     fn default() -> Self {
         CsvOptions {
-            partition_size: 64 << 20,
+            partition_size: 32 << 20,
             has_header: true,
             separator: b',',
             quote_char: Some(b'"'),

@@ -1,31 +1,36 @@
-//! A projected-column parser for *plain* CSV byte ranges: brisk's fast path in front of
+//! A projected-column parser for *well-formed* CSV byte ranges: brisk's fast path in front of
 //! polars' CSV reader.
 //!
-//! Most data files are plain: no quote characters, `\n` line ends, one value per field, every
-//! line with the header's number of fields. For those, splitting lines into fields is the
-//! bulk of a parse-bound query's work (polars' `read_chunk` tokenizer was ~40% of the CPU of a
-//! string group-by over CSV), and it can be done with a data-parallel scan instead of a byte
-//! loop:
+//! Most data files are regular: `\n` line ends, every line with the header's number of
+//! fields, each field either bare or quoted whole (`"…"`, inner quotes doubled). For those,
+//! splitting lines into fields is the bulk of a parse-bound query's work (polars'
+//! `read_chunk` tokenizer was ~40% of the CPU of a string group-by over CSV), and it can be
+//! done with a data-parallel scan instead of a byte loop:
 //!
-//! 1. **Structural scan.** Each 64-byte block becomes three `u64` masks (four 16-byte SSE2
-//!    compares on x86-64, a byte loop elsewhere and for the tail): separators and newlines,
-//!    quote characters and CRs, non-ASCII bytes. The field ends are visited in order with
-//!    `trailing_zeros`, so the cost is per *field*, not per byte; the other two masks replace
-//!    separate passes over the range for quotes and for UTF-8 validation (all-ASCII text needs
-//!    no further check).
-//! 2. **Projection.** Field `k` of a line goes to a column builder only when column `k` is
+//! 1. **Structural scan.** Each 64-byte block becomes four `u64` masks (16-byte SSE2 compares
+//!    on x86-64, a byte loop elsewhere; the tail is padded with NULs): separators and
+//!    newlines, quote characters, CRs, non-ASCII bytes. The field ends are visited in order
+//!    with `trailing_zeros`, so the cost is per *field*, not per byte; the non-ASCII mask
+//!    replaces a UTF-8 pass over all-ASCII text.
+//! 2. **Quotes.** The prefix XOR of the quote mask (six shift-XORs) is set over quoted text;
+//!    separators and newlines under it are not field ends, and a carry takes the state into
+//!    the next block (simdjson's technique). A quoted field loses its quotes and has doubled
+//!    quotes made single, as in polars; a range without quotes never pays for this.
+//! 3. **Projection.** Field `k` of a line goes to a column builder only when column `k` is
 //!    projected; other fields cost one bit visit.
-//! 3. **Values.** Numbers are parsed with the crates polars' reader uses (`fast-float2`,
-//!    `atoi_simd`, with the same options), so a value parses here exactly when it parses there
-//!    and to the same number; ISO dates and timestamps with brisk's fixed-layout parser; text
-//!    is pushed as it is (empty fields are nulls, as in polars).
+//! 4. **Values.** Numbers are parsed with the crates polars' reader uses (`fast-float2`,
+//!    `atoi_simd`, with the same options) or an exact shortcut for plain decimals, so a value
+//!    parses here exactly when it parses there and to the same number; ISO dates and
+//!    timestamps with brisk's fixed-layout parser; text is pushed as it is (an empty field is
+//!    null, a quoted empty one `""` an empty string, as in polars).
 //!
 //! **Invariant: the result equals polars' or there is none.** Anything this parser does not
-//! reproduce exactly — a quote character or `\r` anywhere in the range, an empty line, a line
-//! with another number of fields, a value that does not parse, leading whitespace before a
-//! number, invalid UTF-8 when text is projected, a column type it has no builder for — makes
-//! [`parse`] return `None`, and the caller parses the range with polars, which then also
-//! produces the error message for malformed input.
+//! reproduce exactly — a `\r` anywhere in the range, a quote inside a bare field or text after
+//! a closing quote, a quote never closed, an empty line, a line with another number of fields,
+//! a value that does not parse, leading whitespace before a number, invalid UTF-8 when text is
+//! projected, a column type it has no builder for — makes [`parse`] return `None`, and the
+//! caller parses the range with polars, which then also produces the error message for
+//! malformed input.
 
 use polars::prelude::*;
 
@@ -51,12 +56,16 @@ pub(crate) fn parse(
     rows_hint: usize,
 ) -> Option<DataFrame> {
     let sep = dialect.separator;
-    // A non-ASCII separator byte could cut a multi-byte character (see `Builder::push`).
-    if sep >= 0x80 || sep == b'\n' || sep == b'\r' {
+    // A non-ASCII separator byte could cut a multi-byte character (see `Builder::finish`);
+    // NUL pads the last block.
+    if sep >= 0x80 || matches!(sep, 0 | b'\n' | b'\r') {
         return None;
     }
-    // Quote characters and CRs end the fast path; without a quote character, CR stands in.
-    let quote = dialect.quote_char.unwrap_or(b'\r');
+    if let Some(q) = dialect.quote_char {
+        if q >= 0x80 || q == sep || matches!(q, 0 | b'\n' | b'\r') {
+            return None;
+        }
+    }
     let mut slot = vec![usize::MAX; schema.len()];
     let mut builders = Vec::with_capacity(projection.len());
     let mut has_text = false;
@@ -73,35 +82,58 @@ pub(crate) fn parse(
         field_start: 0,
         line_start: 0,
         rows: 0,
+        quote: dialect.quote_char.unwrap_or(0),
+        quotes_seen: false,
+        last_quote: None,
+        unescaped: Vec::new(),
     };
-    // One pass classifies each byte: field ends, bytes that end the fast path, non-ASCII.
+    // One pass classifies each byte: field ends, quotes, CRs, non-ASCII.
     let mut non_ascii = 0u64;
+    // All ones while the scan is inside a quoted field at a block boundary.
+    let mut inside = 0u64;
     let mut pos = 0;
-    while pos + 64 <= bytes.len() {
-        let block = classify(&bytes[pos..pos + 64], sep, quote);
-        if block.special != 0 {
+    let mut last = [0u8; 64];
+    while pos < bytes.len() {
+        let block = match bytes.get(pos..pos + 64) {
+            Some(full) => classify(full, sep, dialect.quote_char),
+            None => {
+                // The tail, padded with NULs (neither separator, quote nor newline).
+                last[..bytes.len() - pos].copy_from_slice(&bytes[pos..]);
+                classify(&last, sep, dialect.quote_char)
+            }
+        };
+        if block.crs != 0 {
             return None;
         }
         non_ascii |= block.high;
         let mut ends = block.ends;
+        if block.quotes != 0 || inside != 0 {
+            lines.quotes_seen = true;
+            // Bits from an opening quote up to (not including) its closing quote.
+            let quoted = prefix_xor(block.quotes) ^ inside;
+            inside = ((quoted as i64) >> 63) as u64;
+            ends &= !quoted;
+        }
         while ends != 0 {
-            let at = pos + ends.trailing_zeros() as usize;
+            let bit = ends.trailing_zeros();
             ends &= ends - 1;
-            if !lines.end_field(bytes, at) {
+            if lines.quotes_seen {
+                let before = block.quotes & ((1u64 << bit) - 1);
+                if before != 0 {
+                    lines.last_quote = Some(pos + 63 - before.leading_zeros() as usize);
+                }
+            }
+            if !lines.end_field(bytes, pos + bit as usize) {
                 return None;
             }
         }
+        if block.quotes != 0 {
+            lines.last_quote = Some(pos + 63 - block.quotes.leading_zeros() as usize);
+        }
         pos += 64;
     }
-    for at in pos..bytes.len() {
-        let b = bytes[at];
-        if b == quote || b == b'\r' {
-            return None;
-        }
-        non_ascii |= u64::from(b >= 0x80);
-        if (b == sep || b == b'\n') && !lines.end_field(bytes, at) {
-            return None;
-        }
+    if inside != 0 {
+        return None; // a quote never closed
     }
     // A last line without a newline.
     let end = bytes.len();
@@ -130,6 +162,14 @@ struct Lines {
     field_start: usize,
     line_start: usize,
     rows: usize,
+    /// The quote character (0 when there is none; then `quotes_seen` stays false).
+    quote: u8,
+    /// Whether a quote character has been seen so far: from then on every field is checked.
+    quotes_seen: bool,
+    /// Offset of the last quote character before the field end being handled.
+    last_quote: Option<usize>,
+    /// A quoted field's text with doubled quotes made single.
+    unescaped: Vec<u8>,
 }
 
 impl Lines {
@@ -156,7 +196,47 @@ impl Lines {
         let Some(&builder) = self.slot.get(self.field) else {
             return false; // more fields than columns
         };
-        builder == usize::MAX || self.builders[builder].push(&bytes[self.field_start..end])
+        let field = &bytes[self.field_start..end];
+        if self.quotes_seen {
+            return self.take_maybe_quoted(builder, field);
+        }
+        builder == usize::MAX || self.builders[builder].push(field, false)
+    }
+
+    /// [`Lines::take_field`] once the range has quotes. A field is either unquoted and free of
+    /// quote characters, or quoted whole (`"…"`, inner quotes doubled) as polars reads it;
+    /// anything else declines, projected or not (polars would split it differently).
+    fn take_maybe_quoted(&mut self, builder: usize, field: &[u8]) -> bool {
+        let q = self.quote;
+        if field.first() != Some(&q) {
+            let has_quote = self.last_quote.is_some_and(|at| at >= self.field_start);
+            return !has_quote
+                && (builder == usize::MAX || self.builders[builder].push(field, false));
+        }
+        if field.len() < 2 || field[field.len() - 1] != q {
+            return false;
+        }
+        let inner = &field[1..field.len() - 1];
+        let Some(first) = memchr::memchr(q, inner) else {
+            return builder == usize::MAX || self.builders[builder].push(inner, true);
+        };
+        // Doubled quotes stand for one.
+        self.unescaped.clear();
+        let mut rest = inner;
+        let mut at = first;
+        loop {
+            if rest.get(at + 1) != Some(&q) {
+                return false;
+            }
+            self.unescaped.extend_from_slice(&rest[..=at]);
+            rest = &rest[at + 2..];
+            match memchr::memchr(q, rest) {
+                Some(next) => at = next,
+                None => break,
+            }
+        }
+        self.unescaped.extend_from_slice(rest);
+        builder == usize::MAX || self.builders[builder].push(&self.unescaped, true)
     }
 
     /// Ends the current line at `end`; `false` when it has too few fields or is empty
@@ -175,24 +255,77 @@ impl Lines {
 
 /// What one 64-byte block holds; bit `i` of each mask is byte `i`.
 struct Block {
-    /// Separators and newlines: where fields end.
+    /// Separators and newlines: where fields end, unless inside quotes.
     ends: u64,
-    /// Quote characters and CRs: the range is not plain.
-    special: u64,
+    /// Quote characters.
+    quotes: u64,
+    /// CRs: the range is not plain.
+    crs: u64,
     /// Bytes ≥ 0x80: text in the range needs a UTF-8 check.
     high: u64,
 }
 
+/// Newlines outside quoted fields, found block by block (to cut files with quoted newlines
+/// into partitions).
+#[derive(Default)]
+pub(crate) struct QuoteState {
+    /// All ones while inside a quoted field at the end of the bytes seen so far.
+    inside: u64,
+}
+
+impl QuoteState {
+    /// Calls `on_newline(i)` for each newline `buf[i]` outside quotes; `buf` continues the
+    /// bytes given before.
+    pub(crate) fn newlines_outside(
+        &mut self,
+        buf: &[u8],
+        quote: u8,
+        mut on_newline: impl FnMut(usize),
+    ) {
+        let mut last = [0u8; 64];
+        for (k, chunk) in buf.chunks(64).enumerate() {
+            let block = if chunk.len() == 64 {
+                classify(chunk, b'\n', Some(quote))
+            } else {
+                // Only the last chunk is short: `last` is still all NULs past it.
+                last[..chunk.len()].copy_from_slice(chunk);
+                classify(&last, b'\n', Some(quote))
+            };
+            let quoted = prefix_xor(block.quotes) ^ self.inside;
+            self.inside = ((quoted as i64) >> 63) as u64;
+            let mut newlines = block.ends & !quoted;
+            while newlines != 0 {
+                on_newline(64 * k + newlines.trailing_zeros() as usize);
+                newlines &= newlines - 1;
+            }
+        }
+    }
+}
+
+/// Bit `i` of the result is the XOR of bits `0..=i` of `x`: set from each odd-numbered quote
+/// up to the next one, i.e. over the quoted text and its opening quote.
+#[inline(always)]
+fn prefix_xor(mut x: u64) -> u64 {
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    x
+}
+
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn classify(block: &[u8], sep: u8, quote: u8) -> Block {
+fn classify(block: &[u8], sep: u8, quote: Option<u8>) -> Block {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
     assert!(block.len() >= 64);
     let mut out = Block {
         ends: 0,
-        special: 0,
+        quotes: 0,
+        crs: 0,
         high: 0,
     };
     // SAFETY: SSE2 is part of the x86-64 baseline, so these intrinsics exist on every CPU this
@@ -201,32 +334,37 @@ fn classify(block: &[u8], sep: u8, quote: u8) -> Block {
     unsafe {
         let seps = _mm_set1_epi8(sep as i8);
         let newlines = _mm_set1_epi8(b'\n' as i8);
-        let quotes = _mm_set1_epi8(quote as i8);
+        let quotes = _mm_set1_epi8(quote.unwrap_or(0) as i8);
         let crs = _mm_set1_epi8(b'\r' as i8);
         for k in 0..4 {
             let v = _mm_loadu_si128(block.as_ptr().add(16 * k).cast::<__m128i>());
             let ends = _mm_or_si128(_mm_cmpeq_epi8(v, seps), _mm_cmpeq_epi8(v, newlines));
-            let special = _mm_or_si128(_mm_cmpeq_epi8(v, quotes), _mm_cmpeq_epi8(v, crs));
             let shift = 16 * k;
             out.ends |= u64::from(_mm_movemask_epi8(ends) as u16) << shift;
-            out.special |= u64::from(_mm_movemask_epi8(special) as u16) << shift;
+            out.quotes |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, quotes)) as u16) << shift;
+            out.crs |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, crs)) as u16) << shift;
             out.high |= u64::from(_mm_movemask_epi8(v) as u16) << shift;
         }
+    }
+    if quote.is_none() {
+        out.quotes = 0;
     }
     out
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
-fn classify(block: &[u8], sep: u8, quote: u8) -> Block {
+fn classify(block: &[u8], sep: u8, quote: Option<u8>) -> Block {
     let mut out = Block {
         ends: 0,
-        special: 0,
+        quotes: 0,
+        crs: 0,
         high: 0,
     };
     for (i, &b) in block[..64].iter().enumerate() {
         out.ends |= u64::from(b == sep || b == b'\n') << i;
-        out.special |= u64::from(b == quote || b == b'\r') << i;
+        out.quotes |= u64::from(Some(b) == quote) << i;
+        out.crs |= u64::from(b == b'\r') << i;
         out.high |= u64::from(b >= 0x80) << i;
     }
     out
@@ -380,9 +518,10 @@ impl Builder {
         })
     }
 
-    /// Appends one field's value; `false` when it does not parse as polars would parse it.
+    /// Appends one field's value (`quoted`: the text between a field's quotes, unescaped);
+    /// `false` when it does not parse as polars would parse it.
     #[inline(always)]
-    fn push(&mut self, field: &[u8]) -> bool {
+    fn push(&mut self, field: &[u8], quoted: bool) -> bool {
         match self {
             Builder::Int32(b) => push_number!(b, field, atoi_simd::parse::<i32, true, true>),
             Builder::Int64(b) => push_number!(b, field, atoi_simd::parse::<i64, true, true>),
@@ -409,13 +548,16 @@ impl Builder {
                 true
             }
             Builder::String(b) => {
-                if field.is_empty() {
+                // polars: an empty field is null, a quoted empty one (`""`) an empty string.
+                if field.is_empty() && !quoted {
                     b.append_null();
                 } else {
                     b.append_value(field);
                 }
                 true
             }
+            // A quoted empty date or timestamp goes to polars (text `""`, not a null, there).
+            Builder::Date(_) | Builder::Datetime { .. } if quoted && field.is_empty() => false,
             Builder::Date(b) => {
                 if field.is_empty() {
                     b.append_null();
@@ -502,9 +644,10 @@ mod tests {
         block[30] = b'"';
         block[40] = b'\r';
         block[50] = 0xc3;
-        let b = classify(&block, b',', b'"');
+        let b = classify(&block, b',', Some(b'"'));
         assert_eq!(b.ends, 1 | 1 << 17 | 1 << 63);
-        assert_eq!(b.special, 1 << 30 | 1 << 40);
+        assert_eq!(b.quotes, 1 << 30);
+        assert_eq!(b.crs, 1 << 40);
         assert_eq!(b.high, 1 << 50);
     }
 
@@ -523,6 +666,68 @@ mod tests {
     }
 
     #[test]
+    fn quoted_fields_as_polars_reads_them() {
+        let text =
+            b"1,\"a,b\",2\n2,\"say \"\"hi\"\"\",3\n3,\"\",4\n4,\"two\nlines\",5\n\"5\",x,\"6.5\"\n";
+        let df = parse(text, &schema(), &[0, 1, 2], dialect(), 4).unwrap();
+        let i: Vec<Option<i64>> = df.column("i").unwrap().i64().unwrap().iter().collect();
+        assert_eq!(i, [Some(1), Some(2), Some(3), Some(4), Some(5)]);
+        let s: Vec<Option<&str>> = df.column("s").unwrap().str().unwrap().iter().collect();
+        assert_eq!(
+            s,
+            [
+                Some("a,b"),
+                Some("say \"hi\""),
+                Some(""),
+                Some("two\nlines"),
+                Some("x")
+            ]
+        );
+        let f = df.column("f").unwrap().f64().unwrap();
+        assert_eq!(f.get(4), Some(6.5));
+        // Without a quote character, quotes are text.
+        let plain = Dialect {
+            quote_char: None,
+            ..dialect()
+        };
+        let df = parse(b"1,\"a\",2\n", &schema(), &[1], plain, 1).unwrap();
+        assert_eq!(df.column("s").unwrap().str().unwrap().get(0), Some("\"a\""));
+    }
+
+    #[test]
+    fn newlines_outside_quotes_match_a_byte_by_byte_scan() {
+        let mut text = Vec::new();
+        for r in 0..300 {
+            let field = match r % 4 {
+                0 => "plain".to_string(),
+                1 => format!("\"with\nnewline {r}\""),
+                2 => "\"doubled \"\" and , comma\"".to_string(),
+                _ => format!("\"{}\"", "x".repeat(r % 70)),
+            };
+            text.extend_from_slice(format!("{r},{field},1.5\n").as_bytes());
+        }
+        let mut expected = Vec::new();
+        let mut inside = false;
+        for (i, &b) in text.iter().enumerate() {
+            if b == b'"' {
+                inside = !inside;
+            } else if b == b'\n' && !inside {
+                expected.push(i);
+            }
+        }
+        // Fed in uneven pieces, as reads of a file may return.
+        let mut found = Vec::new();
+        let mut state = QuoteState::default();
+        let mut at = 0;
+        for piece in [100, 64, 1000, 37, usize::MAX] {
+            let end = at + piece.min(text.len() - at);
+            state.newlines_outside(&text[at..end], b'"', |i| found.push(at + i));
+            at = end;
+        }
+        assert_eq!(found, expected);
+    }
+
+    #[test]
     fn a_last_line_without_newline_counts() {
         let df = parse(b"1,a,2\n3,b,4", &schema(), &[0], dialect(), 1).unwrap();
         assert_eq!(df.height(), 2);
@@ -531,10 +736,13 @@ mod tests {
     }
 
     #[test]
-    fn anything_not_plain_is_left_to_polars() {
+    fn anything_else_is_left_to_polars() {
         let s = schema();
         for text in [
-            &b"1,\"a\",2\n"[..],           // quotes
+            &b"1,\"a,2\n"[..],             // a quote never closed
+            b"1,a\"b,2\n",                 // a quote inside an unquoted field
+            b"1,\"a\"b,2\n",               // text after the closing quote
+            b"1,\"a\"\"b\"c,2\n",          // text after a closing quote, escaped quote before
             b"1,a,2\r\n",                  // CR
             b"1,a,2\n\n3,b,4\n",           // empty line
             b"1,a\n",                      // too few fields
@@ -637,7 +845,7 @@ mod tests {
             df.column("s").unwrap().str().unwrap().get(1000),
             Some("grüße")
         );
-        for bad in [&b"5,\xff\xfe,1\n"[..], b"5,\"q\",1\n", b"5,a,1\r\n"] {
+        for bad in [&b"5,\xff\xfe,1\n"[..], b"5,q\",1\n", b"5,a,1\r\n"] {
             let mut t = text.clone();
             t.extend_from_slice(bad);
             t.extend_from_slice(&text);

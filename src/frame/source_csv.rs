@@ -361,7 +361,7 @@ fn quote_aware_cuts(
     let mut cuts = Vec::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut pos = header_end;
-    let mut in_quote = false;
+    let mut quotes = plain_csv::QuoteState::default();
     let mut next = header_end + size;
     while pos < len {
         let n = file
@@ -370,17 +370,13 @@ fn quote_aware_cuts(
         if n == 0 {
             break;
         }
-        for (i, &b) in buf[..n].iter().enumerate() {
-            if b == quote {
-                in_quote = !in_quote;
-            } else if b == b'\n' && !in_quote {
-                let at = pos + i as u64 + 1;
-                if at >= next && at < len {
-                    cuts.push(at);
-                    next = at + size;
-                }
+        quotes.newlines_outside(&buf[..n], quote, |i| {
+            let at = pos + i as u64 + 1;
+            if at >= next && at < len {
+                cuts.push(at);
+                next = at + size;
             }
-        }
+        });
         pos += n as u64;
     }
     Ok(cuts)
@@ -731,25 +727,46 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        const INTS: &[&str] = &["", "0", "-12", "+7", "007", "9223372036854775807"];
+        const INTS: &[&str] = &["", "0", "-12", "+7", "007", "9223372036854775807", "\"42\""];
         const ODD_INTS: &[&str] = &["9223372036854775808", " 5", "1.5", "x"];
         const FLOATS: &[&str] = &[
             "", "0.5", "-0.0", "1e5", "NaN", "inf", "-inf", ".5", "5.", "-1.25E-3", "3",
+            "\"0.25\"", "\"\"",
         ];
         const ODD_FLOATS: &[&str] = &["1_0", "abc", " 1", "1.5.2"];
-        const TEXTS: &[&str] = &["", "abc", "ünïcødé", "a b", "  ", "a longer text value"];
-        const ODD_TEXTS: &[&str] = &["x\"y", "\"q\""];
-        const BOOLS: &[&str] = &["true", "False", "TRUE", ""];
+        const TEXTS: &[&str] = &[
+            "",
+            "abc",
+            "ünïcødé",
+            "a b",
+            "  ",
+            "a longer text value",
+            "\"q\"",
+            "\"a,b\"",
+            "\"say \"\"hi\"\"\"",
+            "\"\"",
+            "\"two\nlines\"",
+            "\"\"\"\"",
+        ];
+        const ODD_TEXTS: &[&str] = &["x\"y", "\"open", "\"a\"b", "\"a\"\"\""];
+        const BOOLS: &[&str] = &["true", "False", "TRUE", "", "\"true\""];
         const ODD_BOOLS: &[&str] = &["yes", "1"];
         const STAMPS: &[&str] = &[
             "2000-01-01 00:00:00",
             "2024-02-29T12:34:56.789",
             "",
             "1969-12-31 23:59:59.5",
+            "\"2000-01-01 00:00:01\"",
         ];
-        const ODD_STAMPS: &[&str] = &["2000-02-30 00:00:00", "01/02/2000 10:00:00"];
-        const DATES: &[&str] = &["2000-02-29", "", "1999-12-31", "1970-01-01"];
-        const ODD_DATES: &[&str] = &["2000-1-5", "2001-02-29"];
+        const ODD_STAMPS: &[&str] = &["2000-02-30 00:00:00", "01/02/2000 10:00:00", "\"\""];
+        const DATES: &[&str] = &[
+            "2000-02-29",
+            "",
+            "1999-12-31",
+            "1970-01-01",
+            "\"2000-01-02\"",
+        ];
+        const ODD_DATES: &[&str] = &["2000-1-5", "2001-02-29", "\"\""];
 
         fn schema() -> Schema {
             Schema::from_iter([

@@ -1,8 +1,8 @@
 //! A projected-column parser for *well-formed* CSV byte ranges: brisk's fast path in front of
 //! polars' CSV reader.
 //!
-//! Most data files are regular: `\n` line ends, every line with the header's number of
-//! fields, each field either bare or quoted whole (`"…"`, inner quotes doubled). For those,
+//! Most data files are regular: `\n` or `\r\n` line ends, every line with the header's
+//! number of fields, each field either bare or quoted whole (`"…"`, inner quotes doubled). For those,
 //! splitting lines into fields is the bulk of a parse-bound query's work (polars'
 //! `read_chunk` tokenizer was ~40% of the CPU of a string group-by over CSV), and it can be
 //! done with a data-parallel scan instead of a byte loop:
@@ -25,12 +25,12 @@
 //!    null, a quoted empty one `""` an empty string, as in polars).
 //!
 //! **Invariant: the result equals polars' or there is none.** Anything this parser does not
-//! reproduce exactly — a `\r` anywhere in the range, a quote inside a bare field or text after
-//! a closing quote, a quote never closed, an empty line, a line with another number of fields,
-//! a value that does not parse, leading whitespace before a number, invalid UTF-8 when text is
-//! projected, a column type it has no builder for — makes [`parse`] return `None`, and the
-//! caller parses the range with polars, which then also produces the error message for
-//! malformed input.
+//! reproduce exactly — a CR other than in a CRLF line end, a quote inside a bare field or
+//! text after a closing quote, a quote never closed, an empty line, a line with another
+//! number of fields, a value that does not parse, leading whitespace before a number, invalid
+//! UTF-8 when text is projected, a column type it has no builder for — makes [`parse`] return
+//! `None`, and the caller parses the range with polars, which then also produces the error
+//! message for malformed input.
 
 use polars::prelude::*;
 
@@ -85,6 +85,7 @@ pub(crate) fn parse(
         quote: dialect.quote_char.unwrap_or(0),
         quotes_seen: false,
         last_quote: None,
+        crlf: false,
         unescaped: Vec::new(),
     };
     // One pass classifies each byte: field ends, quotes, CRs, non-ASCII.
@@ -103,7 +104,17 @@ pub(crate) fn parse(
             }
         };
         if block.crs != 0 {
-            return None;
+            // CRs only as CRLF line ends (polars drops the CR; a lone one it keeps or strips
+            // depending on where it is).
+            lines.crlf = true;
+            let mut crs = block.crs;
+            while crs != 0 {
+                let at = pos + crs.trailing_zeros() as usize;
+                crs &= crs - 1;
+                if bytes.get(at + 1) != Some(&b'\n') {
+                    return None;
+                }
+            }
         }
         non_ascii |= block.high;
         let mut ends = block.ends;
@@ -113,6 +124,9 @@ pub(crate) fn parse(
             let quoted = prefix_xor(block.quotes) ^ inside;
             inside = ((quoted as i64) >> 63) as u64;
             ends &= !quoted;
+            if block.crs & quoted != 0 {
+                return None; // a CR in quoted text
+            }
         }
         while ends != 0 {
             let bit = ends.trailing_zeros();
@@ -138,7 +152,7 @@ pub(crate) fn parse(
     // A last line without a newline.
     let end = bytes.len();
     if (lines.field_start < end || lines.field > 0)
-        && !(lines.take_field(bytes, end) && lines.end_line(end))
+        && !(lines.take_field(bytes, end) && lines.end_line(end, end))
     {
         return None;
     }
@@ -168,6 +182,8 @@ struct Lines {
     quotes_seen: bool,
     /// Offset of the last quote character before the field end being handled.
     last_quote: Option<usize>,
+    /// Whether a CR (always part of a CRLF) has been seen: from then on lines may end in one.
+    crlf: bool,
     /// A quoted field's text with doubled quotes made single.
     unescaped: Vec<u8>,
 }
@@ -176,11 +192,18 @@ impl Lines {
     /// The field ending at `at` (a separator or newline); `false` when the range is not plain.
     #[inline(always)]
     fn end_field(&mut self, bytes: &[u8], at: usize) -> bool {
-        if !self.take_field(bytes, at) {
+        let newline = bytes[at] == b'\n';
+        // A CRLF line's last field ends before the CR.
+        let end = if newline && self.crlf && at > self.field_start && bytes[at - 1] == b'\r' {
+            at - 1
+        } else {
+            at
+        };
+        if !self.take_field(bytes, end) {
             return false;
         }
-        if bytes[at] == b'\n' {
-            if !self.end_line(at) {
+        if newline {
+            if !self.end_line(end, at) {
                 return false;
             }
         } else {
@@ -239,16 +262,17 @@ impl Lines {
         builder == usize::MAX || self.builders[builder].push(&self.unescaped, true)
     }
 
-    /// Ends the current line at `end`; `false` when it has too few fields or is empty
-    /// (polars skips empty lines, so they would shift row numbers).
+    /// Ends the current line, its text ending at `end` and its newline at `newline`; `false`
+    /// when it has too few fields or is empty (polars skips empty lines, so they would shift
+    /// row numbers).
     #[inline(always)]
-    fn end_line(&mut self, end: usize) -> bool {
+    fn end_line(&mut self, end: usize, newline: usize) -> bool {
         if self.field + 1 != self.slot.len() || end == self.line_start {
             return false;
         }
         self.rows += 1;
         self.field = 0;
-        self.line_start = end + 1;
+        self.line_start = newline + 1;
         true
     }
 }
@@ -259,7 +283,7 @@ struct Block {
     ends: u64,
     /// Quote characters.
     quotes: u64,
-    /// CRs: the range is not plain.
+    /// CRs: allowed only right before a newline.
     crs: u64,
     /// Bytes ≥ 0x80: text in the range needs a UTF-8 check.
     high: u64,
@@ -728,6 +752,16 @@ mod tests {
     }
 
     #[test]
+    fn crlf_line_ends() {
+        let text = b"1,a,0.5\r\n2,\"q\",\r\n3,c,2\r\n";
+        let df = parse(text, &schema(), &[0, 1, 2], dialect(), 4).unwrap();
+        let s: Vec<Option<&str>> = df.column("s").unwrap().str().unwrap().iter().collect();
+        assert_eq!(s, [Some("a"), Some("q"), Some("c")]);
+        let f: Vec<Option<f64>> = df.column("f").unwrap().f64().unwrap().iter().collect();
+        assert_eq!(f, [Some(0.5), None, Some(2.0)]);
+    }
+
+    #[test]
     fn a_last_line_without_newline_counts() {
         let df = parse(b"1,a,2\n3,b,4", &schema(), &[0], dialect(), 1).unwrap();
         assert_eq!(df.height(), 2);
@@ -743,7 +777,9 @@ mod tests {
             b"1,a\"b,2\n",                 // a quote inside an unquoted field
             b"1,\"a\"b,2\n",               // text after the closing quote
             b"1,\"a\"\"b\"c,2\n",          // text after a closing quote, escaped quote before
-            b"1,a,2\r\n",                  // CR
+            b"1,a,2\r3,b,4\n",             // a CR not before a newline
+            b"1,\"a\r\nb\",2\n",           // a CR in quoted text
+            b"1,a,2\r\n\r\n",              // an empty CRLF line
             b"1,a,2\n\n3,b,4\n",           // empty line
             b"1,a\n",                      // too few fields
             b"1,a,2,3\n",                  // too many
@@ -845,7 +881,7 @@ mod tests {
             df.column("s").unwrap().str().unwrap().get(1000),
             Some("grüße")
         );
-        for bad in [&b"5,\xff\xfe,1\n"[..], b"5,q\",1\n", b"5,a,1\r\n"] {
+        for bad in [&b"5,\xff\xfe,1\n"[..], b"5,q\",1\n", b"5,a,1\r,\n"] {
             let mut t = text.clone();
             t.extend_from_slice(bad);
             t.extend_from_slice(&text);

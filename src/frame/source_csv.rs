@@ -814,7 +814,7 @@ mod tests {
                 field(STAMPS, ODD_STAMPS, allow_odd),
                 field(DATES, ODD_DATES, allow_odd),
             )
-                .prop_map(|(i, s, f, b, t, d)| format!("{i},{s},{f},{b},{t},{d}\n"))
+                .prop_map(|(i, s, f, b, t, d)| format!("{i},{s},{f},{b},{t},{d}"))
         }
 
         /// Equal columns, floats compared bit for bit (NaN and -0.0 included).
@@ -858,10 +858,12 @@ mod tests {
             /// Plain input always takes the fast path, and it gives polars' frame.
             #[test]
             fn on_plain_lines(rows in proptest::collection::vec(row(false), 1..90),
-                              mask in 0u8..64, newline_at_end in any::<bool>()) {
-                let mut text = rows.concat();
-                if !newline_at_end {
-                    text.pop();
+                              mask in 0u8..64, newline_at_end in any::<bool>(),
+                              crlf in any::<bool>()) {
+                let line_end = if crlf { "\r\n" } else { "\n" };
+                let mut text = rows.join(line_end);
+                if newline_at_end {
+                    text.push_str(line_end);
                 }
                 let part = part(schema());
                 let columns = projection_of(mask);
@@ -880,8 +882,10 @@ mod tests {
 
             /// With odd values mixed in, the fast path either agrees with polars or declines.
             #[test]
-            fn on_odd_lines(rows in proptest::collection::vec(row(true), 1..40), mask in 0u8..64) {
-                let text = rows.concat();
+            fn on_odd_lines(rows in proptest::collection::vec(row(true), 1..40), mask in 0u8..64,
+                            crlf in any::<bool>()) {
+                let line_end = if crlf { "\r\n" } else { "\n" };
+                let text = rows.join(line_end) + line_end;
                 let part = part(schema());
                 let columns = projection_of(mask);
                 let columns = columns.as_deref();

@@ -140,6 +140,48 @@ fn csv_quoted_newlines_are_not_cut() {
 }
 
 #[test]
+fn csv_crlf_and_quoted_fields_match_whole_file_reads() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, line_end) in [("lf.csv", "\n"), ("crlf.csv", "\r\n")] {
+        let path = dir.path().join(name);
+        let mut text = format!("id,name,x,note{line_end}");
+        for i in 0..500 {
+            let note = match i % 5 {
+                0 => String::new(),
+                1 => "\"\"".to_string(),
+                2 => format!("\"say \"\"{i}\"\", twice\""),
+                3 => "\"two\nlines\"".to_string(),
+                _ => "plain".to_string(),
+            };
+            let x = if i % 7 == 0 {
+                String::new()
+            } else {
+                format!("\"{}.5\"", i)
+            };
+            text.push_str(&format!("{i},\"n{}\",{x},{note}{line_end}", i % 13));
+        }
+        std::fs::write(&path, &text).unwrap();
+        let want = read_whole(&path, false);
+        assert_eq!(want.height(), 500);
+        for size in [150, 1 << 20] {
+            let fr = frame::read_csv(
+                path.to_str().unwrap(),
+                CsvOptions::default().partition_size(size),
+            )
+            .unwrap();
+            assert_same(name, &rt.compute(&fr).unwrap(), &want, true);
+            // A projection that skips the quoted text column.
+            let got = rt
+                .compute(&fr.select([col("id"), col("x")]).unwrap())
+                .unwrap();
+            let want_projected = want.select(["id", "x"]).unwrap();
+            assert_same(name, &got, &want_projected, true);
+        }
+    }
+}
+
+#[test]
 fn csv_bad_input_is_reported_with_file_and_line() {
     let rt = rt();
     let dir = tempfile::tempdir().unwrap();

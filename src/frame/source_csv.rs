@@ -837,6 +837,21 @@ mod tests {
                 })
         }
 
+        /// `text` through the fast path with the default dialect.
+        fn fast_parse(
+            part: &CsvPart,
+            text: &str,
+            columns: Option<&[PlSmallStr]>,
+        ) -> Option<DataFrame> {
+            let dialect = plain_csv::Dialect {
+                separator: b',',
+                quote_char: Some(b'"'),
+                datetimes: true,
+            };
+            let projection = projection(&part.file.schema, columns);
+            plain_csv::parse(text.as_bytes(), &part.file.schema, &projection, dialect, 4)
+        }
+
         fn projection_of(mask: u8) -> Option<Vec<PlSmallStr>> {
             if mask == 0 {
                 return None;
@@ -868,13 +883,7 @@ mod tests {
                 let part = part(schema());
                 let columns = projection_of(mask);
                 let columns = columns.as_deref();
-                let fast = plain_csv::parse(
-                    text.as_bytes(),
-                    &part.file.schema,
-                    &projection(&part.file.schema, columns),
-                    plain_csv::Dialect { separator: b',', quote_char: Some(b'"'), datetimes: true },
-                    4,
-                );
+                let fast = fast_parse(&part, &text, columns);
                 let fast = fast.expect("plain lines take the fast path");
                 let slow = part.parse_with_polars(text.as_bytes(), columns).unwrap();
                 prop_assert!(same(&fast, &slow), "fast {fast:?}\npolars {slow:?}");
@@ -889,13 +898,7 @@ mod tests {
                 let part = part(schema());
                 let columns = projection_of(mask);
                 let columns = columns.as_deref();
-                let fast = plain_csv::parse(
-                    text.as_bytes(),
-                    &part.file.schema,
-                    &projection(&part.file.schema, columns),
-                    plain_csv::Dialect { separator: b',', quote_char: Some(b'"'), datetimes: true },
-                    4,
-                );
+                let fast = fast_parse(&part, &text, columns);
                 if let Some(fast) = fast {
                     let slow = part.parse_with_polars(text.as_bytes(), columns);
                     prop_assert!(slow.is_ok(), "polars rejects what the fast path took: {slow:?}");

@@ -140,6 +140,31 @@ fn csv_quoted_newlines_are_not_cut() {
 }
 
 #[test]
+fn csv_quotes_first_seen_past_the_sample_are_not_cut() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("late.csv");
+    let mut f = std::fs::File::create(&path).unwrap();
+    writeln!(f, "id,text,v").unwrap();
+    for i in 0..400 {
+        writeln!(f, "{i},plain text {i},{}", i * 2).unwrap();
+    }
+    for i in 400..700 {
+        writeln!(f, "{i},\"line one\nline, two {i}\",{}", i * 2).unwrap();
+    }
+    drop(f);
+    let want = read_whole(&path, false);
+    let options = CsvOptions {
+        sample_bytes: 2048, // the sample sees no quote
+        ..CsvOptions::default()
+    }
+    .partition_size(300);
+    let fr = frame::read_csv(path.to_str().unwrap(), options).unwrap();
+    assert!(fr.num_partitions() > 20);
+    assert_same("late quotes", &rt.compute(&fr).unwrap(), &want, true);
+}
+
+#[test]
 fn csv_crlf_and_quoted_fields_match_whole_file_reads() {
     let rt = rt();
     let dir = tempfile::tempdir().unwrap();

@@ -1,12 +1,12 @@
 //! `read_csv`: CSV files split into partitions by byte range at line boundaries.
 //!
 //! At graph-build time each file is cut into ranges of about `partition_size` bytes: every
-//! nominal cut is moved forward to just after the next newline (reading a few KiB around it).
-//! When a file's first block contains the quote character, newlines inside quotes must not be
-//! cut, so that file is scanned once with a quote-parity state machine and cut only at
-//! newlines outside quotes. The schema comes from parsing a sample of the first file (polars'
-//! inference, dates only with `parse_dates`), then the user's overrides; every file's header
-//! must match the first's.
+//! nominal cut is moved forward to just after the next newline. Newlines inside quotes must
+//! not be cut: when a file's first block contains the quote character, or a quote lies within
+//! 64 KiB of a cut, the file is scanned once (64-byte blocks, quote masks: `plain_csv`'s
+//! `QuoteState`) and cut only at newlines outside quotes. The schema comes from parsing a
+//! sample of the first file (polars' inference, dates only with `parse_dates`), then the
+//! user's overrides; every file's header must match the first's.
 //!
 //! At run time a partition task memory-maps its byte range and parses it with polars'
 //! CSV reader on one thread, with the schema fixed and **only the projected columns** (those
@@ -300,44 +300,23 @@ fn split_file(
     if len - header_end <= size {
         return Ok(vec![(header_end, len)]);
     }
-    let cuts = if quoted {
+    let quote_aware = |file: &File| {
         quote_aware_cuts(
-            &file,
+            file,
             path,
             header_end,
             len,
             size,
             opts.quote_char.unwrap_or(b'"'),
-        )?
+        )
+    };
+    let cuts = if quoted {
+        quote_aware(&file)?
     } else {
-        let mut cuts = Vec::new();
-        let mut nominal = header_end + size;
-        let mut buf = vec![0u8; 64 << 10];
-        while nominal < len {
-            // The next newline at or after `nominal - 1` (so a cut exactly after a newline
-            // stays there).
-            let mut pos = nominal - 1;
-            let cut = loop {
-                let n = file
-                    .read_at(&mut buf, pos)
-                    .map_err(io_err(format!("reading {}", path.display())))?;
-                if n == 0 {
-                    break len;
-                }
-                if let Some(p) = buf[..n].iter().position(|&b| b == b'\n') {
-                    break pos + p as u64 + 1;
-                }
-                pos += n as u64;
-            };
-            if cut >= len {
-                break;
-            }
-            if cuts.last().is_none_or(|&c| cut > c) {
-                cuts.push(cut);
-            }
-            nominal = cut.max(nominal) + size;
+        match newline_cuts(&file, path, header_end, len, size, opts.quote_char)? {
+            Some(cuts) => cuts,
+            None => quote_aware(&file)?,
         }
-        cuts
     };
     let mut ranges = Vec::new();
     let mut start = header_end;
@@ -347,6 +326,69 @@ fn split_file(
     }
     ranges.push((start, len));
     Ok(ranges)
+}
+
+/// How far around each cut [`newline_cuts`] looks for a quote character.
+const QUOTE_WINDOW: u64 = 64 << 10;
+
+/// Cuts just after the first newline at or after every `size` bytes; `None` when a quote
+/// character lies within [`QUOTE_WINDOW`] of a cut. A quoted field holding a cut would have
+/// its opening quote before the cut and its closing one after, so a cut with no quote within
+/// the window on either side is outside every quoted field shorter than the window — a file
+/// with quotes only past its first block is thus still cut correctly (by the quote-aware scan).
+fn newline_cuts(
+    file: &File,
+    path: &Path,
+    header_end: u64,
+    len: u64,
+    size: u64,
+    quote: Option<u8>,
+) -> Result<Option<Vec<u64>>> {
+    let read_err = || io_err(format!("reading {}", path.display()));
+    let mut cuts = Vec::new();
+    let mut nominal = header_end + size;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut window = vec![0u8; 2 * QUOTE_WINDOW as usize];
+    while nominal < len {
+        // The next newline at or after `nominal - 1` (so a cut exactly after a newline
+        // stays there).
+        let mut pos = nominal - 1;
+        let cut = loop {
+            let n = file.read_at(&mut buf, pos).map_err(read_err())?;
+            if n == 0 {
+                break len;
+            }
+            if let Some(p) = memchr::memchr(b'\n', &buf[..n]) {
+                break pos + p as u64 + 1;
+            }
+            pos += n as u64;
+        };
+        if cut >= len {
+            break;
+        }
+        if let Some(q) = quote {
+            let from = cut.saturating_sub(QUOTE_WINDOW).max(header_end);
+            let want = ((cut + QUOTE_WINDOW).min(len) - from) as usize;
+            let mut got = 0;
+            while got < want {
+                let n = file
+                    .read_at(&mut window[got..want], from + got as u64)
+                    .map_err(read_err())?;
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            if memchr::memchr(q, &window[..got]).is_some() {
+                return Ok(None);
+            }
+        }
+        if cuts.last().is_none_or(|&c| cut > c) {
+            cuts.push(cut);
+        }
+        nominal = cut.max(nominal) + size;
+    }
+    Ok(Some(cuts))
 }
 
 /// Cuts at newlines outside quotes, scanning the whole file once.

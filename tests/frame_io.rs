@@ -118,17 +118,27 @@ fn csv_dates_on_request_and_overrides() {
     assert!(e.contains("nope"), "{e}");
 }
 
+/// A CSV of `id,text,v` whose text is plain for ids `0..plain` and then holds a quoted
+/// newline and separator up to id `quoted`; returns its path.
+fn text_csv(dir: &std::path::Path, name: &str, plain: usize, quoted: usize) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let mut f = std::fs::File::create(&path).unwrap();
+    writeln!(f, "id,text,v").unwrap();
+    for i in 0..quoted {
+        if i < plain {
+            writeln!(f, "{i},plain text {i},{}", i * 2).unwrap();
+        } else {
+            writeln!(f, "{i},\"line one\nline, two {i}\",{}", i * 2).unwrap();
+        }
+    }
+    path
+}
+
 #[test]
 fn csv_quoted_newlines_are_not_cut() {
     let rt = rt();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("q.csv");
-    let mut f = std::fs::File::create(&path).unwrap();
-    writeln!(f, "id,text,v").unwrap();
-    for i in 0..300 {
-        writeln!(f, "{i},\"line one\nline, two {i}\",{}", i * 2).unwrap();
-    }
-    drop(f);
+    let path = text_csv(dir.path(), "q.csv", 0, 300);
     let want = read_whole(&path, false);
     let fr = frame::read_csv(
         path.to_str().unwrap(),
@@ -143,16 +153,7 @@ fn csv_quoted_newlines_are_not_cut() {
 fn csv_quotes_first_seen_past_the_sample_are_not_cut() {
     let rt = rt();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("late.csv");
-    let mut f = std::fs::File::create(&path).unwrap();
-    writeln!(f, "id,text,v").unwrap();
-    for i in 0..400 {
-        writeln!(f, "{i},plain text {i},{}", i * 2).unwrap();
-    }
-    for i in 400..700 {
-        writeln!(f, "{i},\"line one\nline, two {i}\",{}", i * 2).unwrap();
-    }
-    drop(f);
+    let path = text_csv(dir.path(), "late.csv", 400, 700);
     let want = read_whole(&path, false);
     let options = CsvOptions {
         sample_bytes: 2048, // the sample sees no quote

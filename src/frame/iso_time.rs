@@ -9,6 +9,8 @@
 //! [`StampParser`] also remembers the last date it converted: timestamps in a file are mostly
 //! sorted, so consecutive rows share their date and skip the calendar arithmetic.
 
+use polars::prelude::TimeUnit;
+
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
 pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -61,11 +63,13 @@ pub(crate) fn parse_iso_date(s: &[u8]) -> Option<i32> {
     civil_days(s).map(|d| d as i32)
 }
 
-/// `YYYY-MM-DD[ T]HH:MM:SS[.fraction]` as nanoseconds since the epoch, or `None` for any
-/// other layout or an out-of-range field.
-pub(crate) fn parse_iso(s: &[u8]) -> Option<i64> {
-    let (secs, nanos) = StampParser::default().parse(s)?;
-    Some(secs * 1_000_000_000 + nanos)
+/// Nanoseconds in one `unit`.
+pub(crate) fn nanos_per(unit: TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::Nanoseconds => 1,
+        TimeUnit::Microseconds => 1_000,
+        TimeUnit::Milliseconds => 1_000_000,
+    }
 }
 
 /// Parses timestamps, remembering the last date seen.
@@ -106,11 +110,26 @@ impl StampParser {
         }
         Some((days * 86_400 + h * 3600 + mi * 60 + se, nanos))
     }
+
+    /// `s` in units of `per_unit` nanoseconds since the epoch (rounded down), or `None` as
+    /// for [`StampParser::parse`].
+    #[inline]
+    pub(crate) fn parse_in(&mut self, s: &[u8], per_unit: i64) -> Option<i64> {
+        let (secs, nanos) = self.parse(s)?;
+        // Whole seconds are a multiple of every unit and `nanos` ≥ 0: this is the floor, with
+        // no 64-bit division by a variable on the seconds.
+        Some(secs * (1_000_000_000 / per_unit) + nanos / per_unit)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Nanoseconds since the epoch.
+    fn parse_iso(s: &[u8]) -> Option<i64> {
+        StampParser::default().parse_in(s, nanos_per(TimeUnit::Nanoseconds))
+    }
 
     #[test]
     fn iso_timestamps() {

@@ -34,7 +34,7 @@
 
 use polars::prelude::*;
 
-use super::iso_time::{parse_iso_date, StampParser};
+use super::iso_time::{nanos_per, parse_iso_date, StampParser};
 
 /// How the range is delimited.
 #[derive(Clone, Copy, Debug)]
@@ -90,19 +90,8 @@ pub(crate) fn parse(
     };
     // One pass classifies each byte: field ends, quotes, CRs, non-ASCII.
     let mut non_ascii = 0u64;
-    // All ones while the scan is inside a quoted field at a block boundary.
-    let mut inside = 0u64;
-    let mut pos = 0;
-    let mut last = [0u8; 64];
-    while pos < bytes.len() {
-        let block = match bytes.get(pos..pos + 64) {
-            Some(full) => classify(full, sep, dialect.quote_char),
-            None => {
-                // The tail, padded with NULs (neither separator, quote nor newline).
-                last[..bytes.len() - pos].copy_from_slice(&bytes[pos..]);
-                classify(&last, sep, dialect.quote_char)
-            }
-        };
+    let mut quotes = QuoteState::default();
+    for (pos, block) in blocks(bytes, sep, dialect.quote_char) {
         if block.crs != 0 {
             // CRs only as CRLF line ends (polars drops the CR; a lone one it keeps or strips
             // depending on where it is).
@@ -118,11 +107,9 @@ pub(crate) fn parse(
         }
         non_ascii |= block.high;
         let mut ends = block.ends;
-        if block.quotes != 0 || inside != 0 {
+        if block.quotes != 0 || quotes.is_inside() {
             lines.quotes_seen = true;
-            // Bits from an opening quote up to (not including) its closing quote.
-            let quoted = prefix_xor(block.quotes) ^ inside;
-            inside = ((quoted as i64) >> 63) as u64;
+            let quoted = quotes.quoted(block.quotes);
             ends &= !quoted;
             if block.crs & quoted != 0 {
                 return None; // a CR in quoted text
@@ -144,9 +131,8 @@ pub(crate) fn parse(
         if block.quotes != 0 {
             lines.last_quote = Some(pos + 63 - block.quotes.leading_zeros() as usize);
         }
-        pos += 64;
     }
-    if inside != 0 {
+    if quotes.is_inside() {
         return None; // a quote never closed
     }
     // A last line without a newline.
@@ -223,7 +209,7 @@ impl Lines {
         if self.quotes_seen {
             return self.take_maybe_quoted(builder, field);
         }
-        builder == usize::MAX || self.builders[builder].push(field, false)
+        give(&mut self.builders, builder, field, false)
     }
 
     /// [`Lines::take_field`] once the range has quotes. A field is either unquoted and free of
@@ -233,33 +219,28 @@ impl Lines {
         let q = self.quote;
         if field.first() != Some(&q) {
             let has_quote = self.last_quote.is_some_and(|at| at >= self.field_start);
-            return !has_quote
-                && (builder == usize::MAX || self.builders[builder].push(field, false));
+            return !has_quote && give(&mut self.builders, builder, field, false);
         }
         if field.len() < 2 || field[field.len() - 1] != q {
             return false;
         }
         let inner = &field[1..field.len() - 1];
-        let Some(first) = memchr::memchr(q, inner) else {
-            return builder == usize::MAX || self.builders[builder].push(inner, true);
-        };
+        if memchr::memchr(q, inner).is_none() {
+            return give(&mut self.builders, builder, inner, true);
+        }
         // Doubled quotes stand for one.
         self.unescaped.clear();
-        let mut rest = inner;
-        let mut at = first;
-        loop {
-            if rest.get(at + 1) != Some(&q) {
+        let mut from = 0;
+        while let Some(k) = memchr::memchr(q, &inner[from..]) {
+            let at = from + k;
+            if inner.get(at + 1) != Some(&q) {
                 return false;
             }
-            self.unescaped.extend_from_slice(&rest[..=at]);
-            rest = &rest[at + 2..];
-            match memchr::memchr(q, rest) {
-                Some(next) => at = next,
-                None => break,
-            }
+            self.unescaped.extend_from_slice(&inner[from..=at]);
+            from = at + 2;
         }
-        self.unescaped.extend_from_slice(rest);
-        builder == usize::MAX || self.builders[builder].push(&self.unescaped, true)
+        self.unescaped.extend_from_slice(&inner[from..]);
+        give(&mut self.builders, builder, &self.unescaped, true)
     }
 
     /// Ends the current line, its text ending at `end` and its newline at `newline`; `false`
@@ -277,6 +258,13 @@ impl Lines {
     }
 }
 
+/// Gives `field` to `builders[builder]`, or drops it for `usize::MAX` (a column not
+/// projected); `false` when the value does not parse.
+#[inline(always)]
+fn give(builders: &mut [Builder], builder: usize, field: &[u8], quoted: bool) -> bool {
+    builder == usize::MAX || builders[builder].push(field, quoted)
+}
+
 /// What one 64-byte block holds; bit `i` of each mask is byte `i`.
 struct Block {
     /// Separators and newlines: where fields end, unless inside quotes.
@@ -289,8 +277,7 @@ struct Block {
     high: u64,
 }
 
-/// Newlines outside quoted fields, found block by block (to cut files with quoted newlines
-/// into partitions).
+/// Whether the scan is inside a quoted field, carried from block to block.
 #[derive(Default)]
 pub(crate) struct QuoteState {
     /// All ones while inside a quoted field at the end of the bytes seen so far.
@@ -298,32 +285,51 @@ pub(crate) struct QuoteState {
 }
 
 impl QuoteState {
-    /// Calls `on_newline(i)` for each newline `buf[i]` outside quotes; `buf` continues the
-    /// bytes given before.
+    /// Whether the bytes seen so far end inside a quoted field.
+    fn is_inside(&self) -> bool {
+        self.inside != 0
+    }
+
+    /// Bits of the next block that are quoted text (from an opening quote up to, not
+    /// including, its closing quote), given the block's quote characters.
+    #[inline(always)]
+    fn quoted(&mut self, quotes: u64) -> u64 {
+        let quoted = prefix_xor(quotes) ^ self.inside;
+        self.inside = ((quoted as i64) >> 63) as u64;
+        quoted
+    }
+
+    /// Calls `on_newline(i)` for each newline `buf[i]` outside quotes (to cut files with
+    /// quoted newlines into partitions); `buf` continues the bytes given before.
     pub(crate) fn newlines_outside(
         &mut self,
         buf: &[u8],
         quote: u8,
         mut on_newline: impl FnMut(usize),
     ) {
-        let mut last = [0u8; 64];
-        for (k, chunk) in buf.chunks(64).enumerate() {
-            let block = if chunk.len() == 64 {
-                classify(chunk, b'\n', Some(quote))
-            } else {
-                // Only the last chunk is short: `last` is still all NULs past it.
-                last[..chunk.len()].copy_from_slice(chunk);
-                classify(&last, b'\n', Some(quote))
-            };
-            let quoted = prefix_xor(block.quotes) ^ self.inside;
-            self.inside = ((quoted as i64) >> 63) as u64;
-            let mut newlines = block.ends & !quoted;
+        for (pos, block) in blocks(buf, b'\n', Some(quote)) {
+            let mut newlines = block.ends & !self.quoted(block.quotes);
             while newlines != 0 {
-                on_newline(64 * k + newlines.trailing_zeros() as usize);
+                on_newline(pos + newlines.trailing_zeros() as usize);
                 newlines &= newlines - 1;
             }
         }
     }
+}
+
+/// Each 64-byte block of `bytes` with its offset, classified; the last one padded with NULs
+/// (neither separator, quote, CR nor newline: `parse` refuses NUL as either).
+fn blocks(bytes: &[u8], sep: u8, quote: Option<u8>) -> impl Iterator<Item = (usize, Block)> + '_ {
+    bytes.chunks(64).enumerate().map(move |(k, chunk)| {
+        let block = if chunk.len() == 64 {
+            classify(chunk, sep, quote)
+        } else {
+            let mut last = [0u8; 64];
+            last[..chunk.len()].copy_from_slice(chunk);
+            classify(&last, sep, quote)
+        };
+        (64 * k, block)
+    })
 }
 
 /// Bit `i` of the result is the XOR of bits `0..=i` of `x`: set from each odd-numbered quote
@@ -531,11 +537,7 @@ impl Builder {
             DataType::Datetime(unit, None) if dialect.datetimes => Builder::Datetime {
                 values: PrimitiveChunkedBuilder::new(name, rows),
                 unit: *unit,
-                per_unit: match unit {
-                    TimeUnit::Nanoseconds => 1,
-                    TimeUnit::Microseconds => 1_000,
-                    TimeUnit::Milliseconds => 1_000_000,
-                },
+                per_unit: nanos_per(*unit),
                 stamps: StampParser::default(),
             },
             _ => return None,
@@ -605,11 +607,9 @@ impl Builder {
                     values.append_null();
                     return true;
                 }
-                match stamps.parse(field) {
-                    // Whole seconds are a multiple of every unit and `nanos` ≥ 0, so this is
-                    // the floor of the timestamp in `unit`, as in `iso_datetimes`.
-                    Some((secs, nanos)) => {
-                        values.append_value(secs * (1_000_000_000 / *per_unit) + nanos / *per_unit);
+                match stamps.parse_in(field, *per_unit) {
+                    Some(v) => {
+                        values.append_value(v);
                         true
                     }
                     None => false,

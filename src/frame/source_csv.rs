@@ -24,7 +24,7 @@ use polars::io::csv::read::_csv_read_internal::{
 };
 use polars::prelude::*;
 
-use super::iso_time::parse_iso;
+use super::iso_time::{nanos_per, StampParser};
 use super::{plain_csv, Frame, Part, Source};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -368,18 +368,9 @@ fn newline_cuts(
         }
         if let Some(q) = quote {
             let from = cut.saturating_sub(QUOTE_WINDOW).max(header_end);
-            let want = ((cut + QUOTE_WINDOW).min(len) - from) as usize;
-            let mut got = 0;
-            while got < want {
-                let n = file
-                    .read_at(&mut window[got..want], from + got as u64)
-                    .map_err(read_err())?;
-                if n == 0 {
-                    break;
-                }
-                got += n;
-            }
-            if memchr::memchr(q, &window[..got]).is_some() {
+            let window = &mut window[..((cut + QUOTE_WINDOW).min(len) - from) as usize];
+            file.read_exact_at(window, from).map_err(read_err())?;
+            if memchr::memchr(q, window).is_some() {
                 return Ok(None);
             }
         }
@@ -463,11 +454,33 @@ impl CsvPart {
             datetimes: f.options.fast_datetimes,
         };
         let projection = projection(&f.schema, columns);
-        let rows = bytes.len() / f.line_bytes.max(1) + 16;
-        match plain_csv::parse(bytes, &f.schema, &projection, dialect, rows) {
+        match plain_csv::parse(
+            bytes,
+            &f.schema,
+            &projection,
+            dialect,
+            self.rows_hint(bytes),
+        ) {
             Some(df) => Ok(df),
             None => self.parse_with_polars(bytes, columns),
         }
+    }
+
+    /// The offset of every line of `bytes` (0 and each byte after a newline but the last).
+    fn line_starts(&self, bytes: &[u8]) -> Vec<usize> {
+        let mut starts = Vec::with_capacity(self.rows_hint(bytes));
+        starts.push(0);
+        starts.extend(
+            memchr::memchr_iter(b'\n', bytes)
+                .map(|nl| nl + 1)
+                .filter(|&s| s < bytes.len()),
+        );
+        starts
+    }
+
+    /// About how many lines `bytes` holds (to size column buffers).
+    fn rows_hint(&self, bytes: &[u8]) -> usize {
+        bytes.len() / self.file.line_bytes.max(1) + 16
     }
 
     /// [`CsvPart::parse`] through polars' chunk parser.
@@ -515,7 +528,6 @@ impl CsvPart {
             polars_bail!(ComputeError: "invalid utf-8 sequence");
         }
         let popts = parse_options(&f.options, false);
-        let capacity = bytes.len() / f.line_bytes.max(1) + 16;
         let mut df = read_chunk(
             bytes,
             &popts,
@@ -523,7 +535,7 @@ impl CsvPart {
             false,
             &projection,
             0,
-            capacity,
+            self.rows_hint(bytes),
             None,
             usize::MAX,
             bytes.len(),
@@ -537,21 +549,17 @@ impl CsvPart {
         Ok(df)
     }
 
-    /// The 1-based line number (in the file) of the first line polars rejects.
+    /// The 1-based line number (in the file) of the first line polars rejects (the fast path
+    /// never fails, it declines; bisecting through it would only repeat work).
     fn locate_error(&self, bytes: &[u8], columns: Option<&[PlSmallStr]>) -> Option<u64> {
-        let mut lines: Vec<usize> = vec![0];
-        for (i, &b) in bytes.iter().enumerate() {
-            if b == b'\n' && i + 1 < bytes.len() {
-                lines.push(i + 1);
-            }
-        }
+        let lines = self.line_starts(bytes);
         let line_end = |k: usize| lines.get(k).copied().unwrap_or(bytes.len());
         // Bisect for the first failing line over [lo, hi).
         let (mut lo, mut hi) = (0usize, lines.len());
         while hi - lo > 1 {
             let mid = (lo + hi) / 2;
             if self
-                .parse(&bytes[lines[lo]..line_end(mid)], columns)
+                .parse_with_polars(&bytes[lines[lo]..line_end(mid)], columns)
                 .is_err()
             {
                 hi = mid;
@@ -619,14 +627,7 @@ impl CsvPart {
         {
             return Ok(None);
         }
-        let mut starts: Vec<usize> =
-            Vec::with_capacity(bytes.len() / self.file.line_bytes.max(1) + 16);
-        starts.push(0);
-        for nl in memchr::memchr_iter(b'\n', bytes) {
-            if nl + 1 < bytes.len() {
-                starts.push(nl + 1);
-            }
-        }
+        let starts = self.line_starts(bytes);
         // An empty line: polars skips it, so line numbers stop being row numbers.
         if starts.windows(2).any(|w| w[1] - w[0] <= 1) {
             return Ok(None);
@@ -703,11 +704,8 @@ impl CsvPart {
 /// Converts a text column of ISO timestamps to `Datetime(tu)`; any value of another layout
 /// sends the whole column through polars' own (strict) parser.
 fn iso_datetimes(s: &StringChunked, tu: TimeUnit) -> PolarsResult<Column> {
-    let div = match tu {
-        TimeUnit::Nanoseconds => 1,
-        TimeUnit::Microseconds => 1_000,
-        TimeUnit::Milliseconds => 1_000_000,
-    };
+    let per_unit = nanos_per(tu);
+    let mut stamps = StampParser::default();
     let fallback = || {
         s.clone()
             .into_series()
@@ -720,8 +718,8 @@ fn iso_datetimes(s: &StringChunked, tu: TimeUnit) -> PolarsResult<Column> {
     for v in s.iter() {
         match v {
             None => values.push(0),
-            Some(text) => match parse_iso(text.as_bytes()) {
-                Some(ns) => values.push(ns.div_euclid(div)),
+            Some(text) => match stamps.parse_in(text.as_bytes(), per_unit) {
+                Some(v) => values.push(v),
                 None => return fallback(),
             },
         }

@@ -319,17 +319,41 @@ impl QuoteState {
 
 /// Each 64-byte block of `bytes` with its offset, classified; the last one padded with NULs
 /// (neither separator, quote, CR nor newline: `parse` refuses NUL as either).
-fn blocks(bytes: &[u8], sep: u8, quote: Option<u8>) -> impl Iterator<Item = (usize, Block)> + '_ {
-    bytes.chunks(64).enumerate().map(move |(k, chunk)| {
-        let block = if chunk.len() == 64 {
-            classify(chunk, sep, quote)
-        } else {
-            let mut last = [0u8; 64];
-            last[..chunk.len()].copy_from_slice(chunk);
-            classify(&last, sep, quote)
+fn blocks(bytes: &[u8], sep: u8, quote: Option<u8>) -> Blocks<'_> {
+    Blocks {
+        bytes,
+        pos: 0,
+        sep,
+        quote,
+    }
+}
+
+/// The iterator of [`blocks`] (a named type so that `next` inlines into the scan loops).
+struct Blocks<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    sep: u8,
+    quote: Option<u8>,
+}
+
+impl Iterator for Blocks<'_> {
+    type Item = (usize, Block);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<(usize, Block)> {
+        let pos = self.pos;
+        let rest = self.bytes.get(pos..).filter(|r| !r.is_empty())?;
+        self.pos += 64;
+        let block = match rest.get(..64) {
+            Some(full) => classify(full, self.sep, self.quote),
+            None => {
+                let mut last = [0u8; 64];
+                last[..rest.len()].copy_from_slice(rest);
+                classify(&last, self.sep, self.quote)
+            }
         };
-        (64 * k, block)
-    })
+        Some((pos, block))
+    }
 }
 
 /// Bit `i` of the result is the XOR of bits `0..=i` of `x`: set from each odd-numbered quote

@@ -19,7 +19,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum ErrorKind {
     /// A task returned an error or panicked (after its retries were used up).
-    #[error("task {key} (op `{op}`) failed{}: {message}{}", attempts_note(*.attempts), consumers_note(.consumers))]
+    #[error("{}{message}{}", task_head(.key, .op, *.attempts), consumers_note(.consumers))]
     TaskFailed {
         /// Key of the failing task.
         key: String,
@@ -152,20 +152,45 @@ pub enum ErrorKind {
         #[source]
         source: polars::prelude::PolarsError,
     },
-    /// A shape or axis mismatch in an array operation.
+    /// A shape, chunking or axis mismatch in an array operation, found while the graph is built.
     #[error("shape error: {0}")]
     Shape(String),
+    /// A frame column is missing, has the wrong type, or an expression over it cannot be
+    /// computed as asked; found while the graph is built.
+    #[error("column `{column}`: {message}")]
+    Column {
+        /// The column (or expression) at fault.
+        column: String,
+        /// What is wrong with it, and what to do instead.
+        message: String,
+    },
+    /// Malformed data in an input file, with the file and the 1-based line.
+    #[error("{file}:{line}: {message}")]
+    Parse {
+        /// The file.
+        file: String,
+        /// The 1-based line number (0 when the place within the file is not known).
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
     /// A bug in brisk: an invariant did not hold. Please report it.
     #[error("internal error (a bug in brisk, please report it): {0}")]
     Internal(String),
 }
 
-fn attempts_note(attempts: u32) -> String {
-    if attempts > 1 {
+/// `task KEY (op `OP`) failed[ after N attempts]: `, or nothing for an error raised outside a
+/// task (the scheduler fills in key and op for errors a task returns).
+fn task_head(key: &str, op: &str, attempts: u32) -> String {
+    if key.is_empty() {
+        return String::new();
+    }
+    let attempts = if attempts > 1 {
         format!(" after {attempts} attempts")
     } else {
         String::new()
-    }
+    };
+    format!("task {key} (op `{op}`) failed{attempts}: ")
 }
 
 fn consumers_note(consumers: &[String]) -> String {
@@ -215,13 +240,49 @@ impl Error {
     /// The key of the failing task, for task failures.
     pub fn failed_key(&self) -> Option<&str> {
         match &*self.kind {
-            ErrorKind::TaskFailed { key, .. } => Some(key),
+            ErrorKind::TaskFailed { key, .. } if !key.is_empty() => Some(key),
             _ => None,
         }
     }
 
-    pub(crate) fn config(msg: impl Into<String>) -> Self {
+    /// An invalid configuration value (a builder option, a CLI flag, a size string).
+    pub fn config(msg: impl Into<String>) -> Self {
         Error::new(ErrorKind::Config(msg.into()))
+    }
+
+    /// A shape, chunking or axis mismatch found while an array graph is built.
+    pub fn shape(msg: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Shape(msg.into()))
+    }
+
+    /// A frame column (or an expression over it) that cannot be used as asked.
+    pub fn column(column: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Column {
+            column: column.into(),
+            message: message.into(),
+        })
+    }
+
+    /// Malformed input at `file:line` (1-based; 0 when the line is not known).
+    pub fn parse(file: impl Into<String>, line: u64, message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Parse {
+            file: file.into(),
+            line,
+            message: message.into(),
+        })
+    }
+
+    /// An I/O error while doing `context` (which should name the path).
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::new(ErrorKind::Io {
+            context: context.into(),
+            source,
+        })
+    }
+
+    /// Malformed input that is not a line of a file (a graph file's structure, an argument).
+    pub fn input(msg: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Input(msg.into()))
     }
 
     pub(crate) fn internal(msg: impl Into<String>) -> Self {
@@ -281,6 +342,13 @@ impl From<ErrorKind> for Error {
     }
 }
 
+impl From<std::io::Error> for Error {
+    /// An I/O error with no better context; prefer [`Error::io`], which names the path.
+    fn from(source: std::io::Error) -> Self {
+        Error::io("I/O", source)
+    }
+}
+
 impl From<polars::prelude::PolarsError> for Error {
     fn from(source: polars::prelude::PolarsError) -> Self {
         Error::new(ErrorKind::Polars {
@@ -335,5 +403,22 @@ mod tests {
             "task (\"load\", 3) (op `load`) failed after 3 attempts: file not found (needed by sum)\n  while computing total"
         );
         assert_eq!(e.failed_key(), Some("(\"load\", 3)"));
+    }
+
+    #[test]
+    fn an_error_outside_a_task_has_no_empty_key_or_op() {
+        let e = Error::msg("operands could not be broadcast");
+        assert_eq!(e.to_string(), "operands could not be broadcast");
+        assert_eq!(e.failed_key(), None);
+        let e = Error::shape("operands could not be broadcast: (3,) and (4,)");
+        assert!(matches!(e.kind(), ErrorKind::Shape(_)));
+        assert_eq!(
+            e.to_string(),
+            "shape error: operands could not be broadcast: (3,) and (4,)"
+        );
+        let e = Error::parse("a.csv", 7, "expected 3 fields, found 2");
+        assert_eq!(e.to_string(), "a.csv:7: expected 3 fields, found 2");
+        let io: Error = std::io::Error::from(std::io::ErrorKind::NotFound).into();
+        assert!(matches!(io.kind(), ErrorKind::Io { .. }));
     }
 }

@@ -102,6 +102,10 @@ enum Bench {
         /// Bytes per chunk.
         #[arg(long, default_value = "64MiB")]
         chunk: String,
+        /// Flush and drop the page cache once every chunk is written, before any is read
+        /// back, so reads come from the disk (needs root).
+        #[arg(long)]
+        drop_caches: bool,
         #[command(flatten)]
         io: IoArgs,
     },
@@ -229,10 +233,16 @@ fn run(cli: Cli) -> brisk::Result<()> {
                 bytes,
                 limit,
                 chunk,
+                drop_caches,
                 io,
             } => {
                 let rt = io.runtime(&limit)?;
-                let report = spill::spill(&rt, parse_bytes(&bytes)?, parse_bytes(&chunk)?)?;
+                let report = spill::spill_with(
+                    &rt,
+                    parse_bytes(&bytes)?,
+                    parse_bytes(&chunk)?,
+                    drop_caches,
+                )?;
                 println!("{}", report.line());
             }
             Bench::Outofcore {

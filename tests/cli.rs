@@ -132,3 +132,125 @@ fn unknown_shape_is_a_clear_error() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("unknown shape `star`"), "{err}");
 }
+
+/// `key=value` fields of a line.
+fn fields(line: &str) -> Vec<(&str, &str)> {
+    line.split_whitespace()
+        .filter_map(|f| f.split_once('='))
+        .collect()
+}
+
+fn field<'a>(line: &'a str, key: &str) -> &'a str {
+    fields(line)
+        .into_iter()
+        .find(|(k, _)| *k == key)
+        .unwrap_or_else(|| panic!("no {key}= in {line}"))
+        .1
+}
+
+#[test]
+fn array_bench_workloads_pass_their_checks_at_a_tiny_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = brisk()
+        .args(["bench", "array", "--scale", "0.002", "--threads", "2"])
+        .args([
+            "--outofcore-bytes",
+            "8000000",
+            "--outofcore-block-bytes",
+            "400000",
+        ])
+        .args(["--limit", "4MiB", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    let names: Vec<&str> = lines.iter().map(|l| field(l, "name")).collect();
+    assert_eq!(
+        names,
+        [
+            "mean0",
+            "sum",
+            "dotstd",
+            "xxt",
+            "svd",
+            "svd_values",
+            "outofcore"
+        ]
+    );
+    for line in &lines {
+        let keys: Vec<&str> = fields(line).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            [
+                "name",
+                "wall_s",
+                "peak_rss_mib",
+                "tasks",
+                "result",
+                "check",
+                "check_ok"
+            ],
+            "{line}"
+        );
+        assert_eq!(field(line, "check_ok"), "true", "{line}");
+    }
+    let svd = lines[4];
+    for part in [
+        "recon_rel_err:",
+        "u_orth_err:",
+        "v_orth_err:",
+        "sum_s2_rel_err:",
+    ] {
+        assert!(field(svd, "check").contains(part), "{svd}");
+    }
+}
+
+#[test]
+fn array_bench_rejects_a_bad_scale_and_workload() {
+    let out = brisk()
+        .args(["bench", "array", "--scale", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--scale"));
+    let out = brisk()
+        .args(["bench", "array", "--only", "svdd"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("svdd"));
+}
+
+#[test]
+fn spill_bench_prints_disk_bytes_beside_the_uncompressed_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = brisk()
+        .args(["bench", "spill", "--bytes", "32MiB", "--limit", "8MiB"])
+        .args(["--chunk", "2MiB", "--threads", "2", "--spill-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{line}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let num = |k: &str| -> f64 { field(&line, k).parse().unwrap() };
+    let spilled = num("spilled_gib");
+    let on_disk = num("disk_written_gib");
+    assert!(spilled > 0.0, "{line}");
+    // Half the chunks compress, so fewer bytes reach the files than the values hold.
+    assert!(on_disk <= spilled, "{line}");
+    assert!(num("disk_write_gbps") <= num("write_gbps"), "{line}");
+    assert!(num("disk_read_gib") > 0.0, "{line}");
+    for k in ["disk_read_gbps", "device_read_gib", "page_cache_read_frac"] {
+        field(&line, k);
+    }
+}

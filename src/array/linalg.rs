@@ -12,9 +12,9 @@
 //! block is factored with faer's Householder QR; the small `R` factors are stacked in groups
 //! no taller than the tallest block and factored again, recursively, until one `R` remains.
 //! `Q` of a block is its local `Q` times the product of the slices of the inner `Q`s above it.
-//! Singular values need only the `R` tree: [`svd`] computes `S` and `Vᵀ` from the SVD of the
-//! final `R` without forming any `Q` (so computing only `S` never forms `Q`), and `U` as
-//! `Q·U_R`.
+//! [`svd`] takes the SVD of the final `R` once, and gives `S`, `Vᵀ` and `U = Q·U_R` from it
+//! (like `dask.array.linalg.svd`; one `R` tree, so the three always agree). Singular values
+//! alone need only the `R` tree: [`svd_values`] builds it without forming any `Q`.
 //!
 //! **svd_compressed** is Halko–Martinsson–Tropp: `Y = A·Ω` for a normal `Ω` of `k +
 //! oversample` columns, optional power iterations `Y = A·(Aᵀ·Y)` re-orthonormalized with
@@ -53,7 +53,12 @@ fn with_mat<T: LinalgElem, R>(v: ArrayView2<'_, T>, f: impl FnOnce(MatRef<'_, T>
 }
 
 /// `c (+)= a · b` with faer, sequentially. `c` is row-major.
-fn gemm<T: LinalgElem>(c: &mut Array2<T>, a: ArrayView2<'_, T>, b: ArrayView2<'_, T>, add: bool) {
+pub(crate) fn gemm<T: LinalgElem>(
+    c: &mut Array2<T>,
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    add: bool,
+) {
     let (m, n) = c.dim();
     let Some(cs) = c.as_slice_mut() else { return };
     let cm = faer::MatMut::from_row_major_slice_mut(cs, m, n);
@@ -521,17 +526,31 @@ pub fn svd_values<T: LinalgElem>(a: &Array<T>) -> Result<Array<T>> {
     Ok(Array::from_parts(vec![k], vec![vec![k]], vec![node]))
 }
 
-/// SVD of a tall-and-skinny array: `(U, S, Vᵀ)` with `U` chunked like `a`'s rows. `S` and
-/// `Vᵀ` come from the `R` tree alone, so computing only them forms no `Q`.
+/// SVD of a tall-and-skinny array: `(U, S, Vᵀ)` with `U` chunked like `a`'s rows.
+///
+/// All three come from one TSQR, which forms `Q` even when only `S` is computed: use
+/// [`svd_values`] for the singular values alone.
+///
+/// # Errors
+/// When `a` is not 2-d.
 pub fn svd<T: LinalgElem>(a: &Array<T>) -> Result<(Array<T>, Array<T>, Array<T>)> {
     let n = a.shape.get(1).copied().unwrap_or(0);
-    let small = tsqr_nodes(a, false)?;
-    let k = small.r_rows.min(n);
-    let svd_name = fresh("svd_r");
-    let sv = task(&svd_name, &[0], vec![small.r], |inp| {
-        let r = to2(take_block::<T>(&mut inp[0])?, "svd")?;
-        let (u, s, vt) = svd_small(r.view())?;
-        Ok(Value::new((u.into_dyn(), s.into_dyn(), vt.into_dyn())))
+    let (q, r) = tsqr(a)?;
+    let r_rows = r.shape[0];
+    let k = r_rows.min(n);
+    let sv = task(
+        &fresh("svd_r"),
+        &[0],
+        vec![Arc::clone(r.node(&[0, 0]))],
+        |inp| {
+            let r = to2(take_block::<T>(&mut inp[0])?, "svd")?;
+            let (u, s, vt) = svd_small(r.view())?;
+            Ok(Value::new((u.into_dyn(), s.into_dyn(), vt.into_dyn())))
+        },
+    );
+    let ur = task(&fresh("svd_ur"), &[0, 0], vec![Arc::clone(&sv)], |inp| {
+        let (u, _, _): (ArrayD<T>, ArrayD<T>, ArrayD<T>) = take_any(&mut inp[0])?;
+        Ok(block_value(u))
     });
     let s = task(&fresh("svd_s"), &[0], vec![Arc::clone(&sv)], |inp| {
         let (_, s, _): (ArrayD<T>, ArrayD<T>, ArrayD<T>) = take_any(&mut inp[0])?;
@@ -541,15 +560,7 @@ pub fn svd<T: LinalgElem>(a: &Array<T>) -> Result<(Array<T>, Array<T>, Array<T>)
         let (_, _, vt): (ArrayD<T>, ArrayD<T>, ArrayD<T>) = take_any(&mut inp[0])?;
         Ok(block_value(vt))
     });
-    let (q, r) = tsqr(a)?;
-    let ur = r.map_blocks_any(
-        move |r: ArrayD<T>| -> Result<ArrayD<T>> {
-            let r = to2(r, "svd")?;
-            let (u, _, _) = svd_small(r.view())?;
-            Ok(u.into_dyn())
-        },
-        vec![k, k],
-    );
+    let ur = Array::from_parts(vec![r_rows, k], vec![vec![r_rows], vec![k]], vec![ur]);
     let u = q.dot(&ur);
     let s = Array::from_parts(vec![k], vec![vec![k]], vec![s]);
     let vt = Array::from_parts(vec![k, n], vec![vec![k], vec![n]], vec![vt]);
@@ -642,4 +653,24 @@ pub fn svd_compressed(
     let vt = bsvd.slice(ndarray::s![lq + 1..lq + 1 + k.min(r), ..n]);
     let u = q.dot(&ub.rechunk(super::Chunks::Every(0)));
     Ok((u, s, vt))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::array::random;
+
+    fn count_named(keys: &[crate::graph::Key], prefix: &str) -> usize {
+        keys.iter().filter(|k| k.name().starts_with(prefix)).count()
+    }
+
+    #[test]
+    fn svd_factors_each_row_block_once() {
+        let a = random::uniform(&[400, 6], (50, 6), 3).unwrap();
+        let (u, s, vt) = svd(&a).unwrap();
+        let (graph, _) = crate::build_graph(&(u, s, vt)).unwrap();
+        // One local QR per row block, and one SVD of the final R, shared by U, S and Vᵀ.
+        assert_eq!(count_named(graph.keys(), "tsqr_local_r"), 8);
+        assert_eq!(count_named(graph.keys(), "svd_r"), 1);
+    }
 }

@@ -10,10 +10,21 @@
 //!   checksum of the outputs, which depends on every element and its position, is compared
 //!   with the checksum of the inputs.
 //!
-//! Rates are bytes (in memory, before compression) over the time the store spent writing or
-//! reading, the union of the I/O intervals reported by `Spilled`/`Unspilled` events (so two
-//! workers reading at once are not counted twice). Peak RSS is the process's high-water mark.
+//! Rates are bytes over the time the store spent writing or reading, the union of the I/O
+//! intervals reported by `Spilled`/`Unspilled` events (so two workers reading at once are not
+//! counted twice). `write_gbps`/`read_gbps` count the values' bytes in memory (before
+//! compression); `disk_write_gbps`/`disk_read_gbps` count the bytes of the spill files
+//! (after compression, headers included), which is what the disk saw.
+//!
+//! Spill files are written through the page cache and read back with `mmap`, so a read may
+//! never reach the device. `device_read_gib` is what the process really fetched from storage
+//! during the run (`read_bytes` of `/proc/self/io`, which counts page faults on mapped files
+//! too), and `page_cache_read_frac` is the share of the spill-file bytes read back that did
+//! not come from the device. `brisk bench spill --drop-caches` (root only) flushes and drops
+//! the page cache at the barrier, before anything is read back, so reads hit the disk.
+//! Peak RSS is the process's high-water mark.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,70 +39,164 @@ use crate::sched::{Event, EventHook, Runtime};
 /// Bytes per element of the chunks (f64).
 const ELEM: usize = 8;
 
+/// One spill write or read: when, and its bytes in memory and on disk.
+#[derive(Clone, Copy)]
+struct Io {
+    started: Instant,
+    finished: Instant,
+    bytes: usize,
+    disk_bytes: usize,
+}
+
 /// Spill and unspill intervals seen during a run.
 #[derive(Default)]
 pub struct IoLog {
-    writes: Mutex<Vec<(Instant, Instant, usize)>>,
-    reads: Mutex<Vec<(Instant, Instant, usize)>>,
+    writes: Mutex<Vec<Io>>,
+    reads: Mutex<Vec<Io>>,
+    /// Bytes of each key's latest spill file: an `Unspilled` event reports only the bytes in
+    /// memory, and the file it read is the one the key's last `Spilled` event wrote.
+    file_bytes: Mutex<HashMap<Key, usize>>,
 }
 
 impl EventHook for IoLog {
     fn on_event(&self, event: &Event<'_>) {
         match event {
             Event::Spilled {
+                key,
                 bytes,
+                disk_bytes,
                 started,
                 finished,
                 ..
-            } => self.writes.lock().push((*started, *finished, *bytes)),
+            } => {
+                self.file_bytes.lock().insert((*key).clone(), *disk_bytes);
+                self.writes.lock().push(Io {
+                    started: *started,
+                    finished: *finished,
+                    bytes: *bytes,
+                    disk_bytes: *disk_bytes,
+                });
+            }
             Event::Unspilled {
+                key,
                 bytes,
                 started,
                 finished,
                 ..
-            } => self.reads.lock().push((*started, *finished, *bytes)),
+            } => {
+                let disk_bytes = self.file_bytes.lock().get(*key).copied().unwrap_or(0);
+                self.reads.lock().push(Io {
+                    started: *started,
+                    finished: *finished,
+                    bytes: *bytes,
+                    disk_bytes,
+                });
+            }
             _ => {}
         }
     }
 }
 
-/// Bytes and the length of the union of the intervals.
-fn busy(intervals: &[(Instant, Instant, usize)]) -> (usize, Duration) {
-    let mut v: Vec<_> = intervals.to_vec();
-    v.sort_by_key(|i| i.0);
-    let mut total = Duration::ZERO;
-    let mut current: Option<(Instant, Instant)> = None;
-    for &(a, b, _) in &v {
-        current = match current {
-            Some((s, e)) if a <= e => Some((s, e.max(b))),
-            Some((s, e)) => {
-                total += e - s;
-                Some((a, b))
-            }
-            None => Some((a, b)),
-        };
+/// Bytes in memory and on disk, and the length of the union of the intervals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Busy {
+    bytes: u64,
+    disk_bytes: u64,
+    time: Duration,
+}
+
+impl Busy {
+    fn of(intervals: &[Io]) -> Busy {
+        let mut v: Vec<_> = intervals.to_vec();
+        v.sort_by_key(|i| i.started);
+        let mut time = Duration::ZERO;
+        let mut current: Option<(Instant, Instant)> = None;
+        for io in &v {
+            let (a, b) = (io.started, io.finished);
+            current = match current {
+                Some((s, e)) if a <= e => Some((s, e.max(b))),
+                Some((s, e)) => {
+                    time += e - s;
+                    Some((a, b))
+                }
+                None => Some((a, b)),
+            };
+        }
+        if let Some((s, e)) = current {
+            time += e - s;
+        }
+        Busy {
+            bytes: v.iter().map(|i| i.bytes as u64).sum(),
+            disk_bytes: v.iter().map(|i| i.disk_bytes as u64).sum(),
+            time,
+        }
     }
-    if let Some((s, e)) = current {
-        total += e - s;
+
+    /// GB/s of `bytes` over the busy time (0 when nothing moved).
+    fn gbps(&self, bytes: u64) -> f64 {
+        if self.time.is_zero() {
+            0.0
+        } else {
+            bytes as f64 / self.time.as_secs_f64() / 1e9
+        }
     }
-    (v.iter().map(|i| i.2).sum(), total)
 }
 
 impl IoLog {
-    /// GB/s written and read (0 when nothing was).
+    /// GB/s written and read, counting bytes in memory (0 when nothing was).
     pub fn rates(&self) -> (f64, f64) {
-        let rate = |(bytes, time): (usize, Duration)| {
-            if time.is_zero() {
-                0.0
-            } else {
-                bytes as f64 / time.as_secs_f64() / 1e9
-            }
-        };
-        (
-            rate(busy(&self.writes.lock())),
-            rate(busy(&self.reads.lock())),
-        )
+        let (w, r) = (self.write_busy(), self.read_busy());
+        (w.gbps(w.bytes), r.gbps(r.bytes))
     }
+
+    /// GB/s written to and read from the spill files, counting the files' bytes.
+    pub fn disk_rates(&self) -> (f64, f64) {
+        let (w, r) = (self.write_busy(), self.read_busy());
+        (w.gbps(w.disk_bytes), r.gbps(r.disk_bytes))
+    }
+
+    fn write_busy(&self) -> Busy {
+        Busy::of(&self.writes.lock())
+    }
+
+    fn read_busy(&self) -> Busy {
+        Busy::of(&self.reads.lock())
+    }
+}
+
+/// Bytes this process has fetched from storage so far (`read_bytes` of `/proc/self/io`: reads
+/// and page faults that reached a device, not those served by the page cache); `None` where
+/// the file is missing or unreadable.
+pub fn device_read_bytes() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("read_bytes:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Flushes dirty pages and drops the page cache (`/proc/sys/vm/drop_caches`, root only), so
+/// the next reads of the spill files come from the device.
+///
+/// # Errors
+/// When `sync` cannot run or the kernel refuses the write (not root, read-only `/proc/sys`).
+pub fn drop_page_cache() -> Result<()> {
+    let status = std::process::Command::new("sync")
+        .status()
+        .map_err(|e| Error::io("running sync before dropping the page cache", e))?;
+    if !status.success() {
+        return Err(Error::io(
+            "running sync before dropping the page cache",
+            std::io::Error::other(format!("sync exited with {status}")),
+        ));
+    }
+    std::fs::write("/proc/sys/vm/drop_caches", "1\n").map_err(|e| {
+        Error::io(
+            "writing /proc/sys/vm/drop_caches (--drop-caches needs root)",
+            e,
+        )
+    })
 }
 
 /// Peak resident set size of this process in MiB (`VmHWM`), or 0 where unknown.
@@ -139,32 +244,59 @@ fn u64_of(v: &Value) -> Result<u64> {
 /// What a larger-than-memory benchmark measured.
 #[derive(Debug, Clone)]
 pub struct SpillReport {
-    /// GB/s of spill writes.
+    /// GB/s of spill writes, counting the values' bytes in memory.
     pub write_gbps: f64,
-    /// GB/s of reads back.
+    /// GB/s of reads back, counting the values' bytes in memory.
     pub read_gbps: f64,
+    /// GB/s of spill writes, counting the bytes of the files (after compression).
+    pub disk_write_gbps: f64,
+    /// GB/s of reads back, counting the bytes of the files read.
+    pub disk_read_gbps: f64,
     /// Peak bytes the store held in memory.
     pub peak_managed: usize,
     /// Peak RSS of the process, MiB.
     pub peak_rss_mib: f64,
     /// Bytes spilled (in memory, before compression).
     pub spilled: u64,
-    /// Bytes written to disk (after compression).
+    /// Bytes written to spill files (after compression, headers included).
     pub disk_written: u64,
+    /// Bytes of spill files read back.
+    pub disk_read: u64,
+    /// Bytes the process fetched from storage during the run; `None` where unknown.
+    pub device_read: Option<u64>,
     /// Wall time of the computation.
     pub wall: Duration,
 }
 
 impl SpillReport {
+    /// Share of the spill-file bytes read back that the page cache served (did not come from
+    /// the device); `None` where unknown or when nothing was read.
+    pub fn page_cache_read_frac(&self) -> Option<f64> {
+        let device = self.device_read? as f64;
+        (self.disk_read > 0).then(|| (1.0 - device / self.disk_read as f64).clamp(0.0, 1.0))
+    }
+
     /// The `brisk bench spill` line.
     pub fn line(&self) -> String {
+        let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+        let or_na = |v: Option<f64>, digits: usize| {
+            v.map_or_else(|| "na".to_string(), |v| format!("{v:.digits$}"))
+        };
         format!(
-            "write_gbps={:.3} read_gbps={:.3} peak_managed_mib={:.1} peak_rss_mib={:.1} spilled_gib={:.3}",
+            "write_gbps={:.3} disk_write_gbps={:.3} read_gbps={:.3} disk_read_gbps={:.3} \
+             spilled_gib={:.3} disk_written_gib={:.3} disk_read_gib={:.3} device_read_gib={} \
+             page_cache_read_frac={} peak_managed_mib={:.1} peak_rss_mib={:.1}",
             self.write_gbps,
+            self.disk_write_gbps,
             self.read_gbps,
+            self.disk_read_gbps,
+            gib(self.spilled),
+            gib(self.disk_written),
+            gib(self.disk_read),
+            or_na(self.device_read.map(gib), 3),
+            or_na(self.page_cache_read_frac(), 3),
             self.peak_managed as f64 / (1u64 << 20) as f64,
             self.peak_rss_mib,
-            self.spilled as f64 / (1u64 << 30) as f64,
         )
     }
 
@@ -177,25 +309,33 @@ impl SpillReport {
 fn run_measured(rt: &Runtime, graph: Graph, outputs: &[Key]) -> Result<(Vec<Value>, SpillReport)> {
     let log = Arc::new(IoLog::default());
     rt.reset_peak_memory();
-    let before = rt.memory_stats();
     let options = crate::ComputeOptions::new()
         .hook(Arc::clone(&log) as Arc<dyn EventHook>)
         .progress(crate::ProgressMode::Auto);
+    let device_before = device_read_bytes();
     let start = Instant::now();
     let values = rt.compute_graph_with(graph, outputs, &options)?;
     let wall = start.elapsed();
+    let device_read = device_read_bytes()
+        .zip(device_before)
+        .map(|(after, before)| after.saturating_sub(before));
     let after = rt.memory_stats();
     let (write_gbps, read_gbps) = log.rates();
-    let written: usize = log.writes.lock().iter().map(|w| w.2).sum();
+    let (disk_write_gbps, disk_read_gbps) = log.disk_rates();
+    let (written, read) = (log.write_busy(), log.read_busy());
     Ok((
         values,
         SpillReport {
             write_gbps,
             read_gbps,
+            disk_write_gbps,
+            disk_read_gbps,
             peak_managed: after.peak_bytes,
             peak_rss_mib: peak_rss_mib(),
-            spilled: written as u64,
-            disk_written: after.spilled_bytes - before.spilled_bytes,
+            spilled: written.bytes,
+            disk_written: written.disk_bytes,
+            disk_read: read.disk_bytes,
+            device_read,
             wall,
         },
     ))
@@ -217,6 +357,20 @@ fn elems_per_chunk(chunk_bytes: u64) -> Result<usize> {
 /// # Errors
 /// A chunk that came back different from what was written, or any compute error.
 pub fn spill(rt: &Runtime, total: u64, chunk_bytes: u64) -> Result<SpillReport> {
+    spill_with(rt, total, chunk_bytes, false)
+}
+
+/// [`spill`], optionally dropping the page cache at the barrier (see [`drop_page_cache`]) so
+/// every chunk read back comes from the device.
+///
+/// # Errors
+/// As [`spill`], and a failure to drop the page cache.
+pub fn spill_with(
+    rt: &Runtime,
+    total: u64,
+    chunk_bytes: u64,
+    drop_caches: bool,
+) -> Result<SpillReport> {
     let len = elems_per_chunk(chunk_bytes)?;
     let n = (total / (len * ELEM) as u64).max(1) as i64;
     let mut g = Graph::new();
@@ -227,7 +381,10 @@ pub fn spill(rt: &Runtime, total: u64, chunk_bytes: u64) -> Result<SpillReport> 
     let digest = Op::new("digest", |_, inputs: &mut [Value]| {
         Ok(Value::new(checksum(slice_of(&inputs[0])?, 0)))
     });
-    let barrier = Op::new("barrier", |_, inputs: &mut [Value]| {
+    let barrier = Op::new("barrier", move |_, inputs: &mut [Value]| {
+        if drop_caches {
+            drop_page_cache()?;
+        }
         Ok(Value::new(inputs.len() as u64))
     });
     let verify = Op::new("verify", |ctx, inputs: &mut [Value]| {
@@ -379,7 +536,14 @@ mod tests {
         let r = spill(&rt, 16 << 20, 1 << 20).unwrap();
         assert!(r.spilled > 8 << 20, "{r:?}");
         assert!(r.write_gbps > 0.0 && r.read_gbps > 0.0, "{r:?}");
+        assert!(r.disk_write_gbps > 0.0 && r.disk_read_gbps > 0.0, "{r:?}");
+        // Half the chunks are compressible, so the files hold fewer bytes than the values.
+        assert!(r.disk_written < r.spilled, "{r:?}");
+        assert!(r.disk_write_gbps < r.write_gbps, "{r:?}");
+        // Every chunk spilled is read back, from the file it was written to.
+        assert!(r.disk_read >= r.disk_written, "{r:?}");
         assert!(r.line().starts_with("write_gbps="));
+        assert!(r.line().contains(" page_cache_read_frac="));
     }
 
     #[test]
@@ -406,12 +570,40 @@ mod tests {
     fn busy_time_merges_overlaps() {
         let t = Instant::now();
         let ms = Duration::from_millis;
-        let (bytes, time) = busy(&[
-            (t, t + ms(10), 1),
-            (t + ms(5), t + ms(15), 2),
-            (t + ms(20), t + ms(30), 3),
-        ]);
-        assert_eq!(bytes, 6);
-        assert_eq!(time, ms(25));
+        let io = |a, b, bytes| Io {
+            started: t + ms(a),
+            finished: t + ms(b),
+            bytes,
+            disk_bytes: bytes / 2,
+        };
+        let busy = Busy::of(&[io(0, 10, 10), io(5, 15, 20), io(20, 30, 30)]);
+        assert_eq!(busy.bytes, 60);
+        assert_eq!(busy.disk_bytes, 30);
+        assert_eq!(busy.time, ms(25));
+    }
+
+    #[test]
+    fn page_cache_share_compares_device_reads_with_file_bytes() {
+        let report = |device_read| SpillReport {
+            write_gbps: 1.0,
+            read_gbps: 1.0,
+            disk_write_gbps: 1.0,
+            disk_read_gbps: 1.0,
+            peak_managed: 0,
+            peak_rss_mib: 0.0,
+            spilled: 100,
+            disk_written: 80,
+            disk_read: 80,
+            device_read,
+            wall: Duration::ZERO,
+        };
+        assert_eq!(report(Some(0)).page_cache_read_frac(), Some(1.0));
+        assert_eq!(report(Some(20)).page_cache_read_frac(), Some(0.75));
+        // Readahead may fetch more than the files hold.
+        assert_eq!(report(Some(200)).page_cache_read_frac(), Some(0.0));
+        assert_eq!(report(None).page_cache_read_frac(), None);
+        assert!(report(None)
+            .line()
+            .contains("device_read_gib=na page_cache_read_frac=na"));
     }
 }

@@ -102,8 +102,8 @@ enum Bench {
         /// Bytes per chunk.
         #[arg(long, default_value = "64MiB")]
         chunk: String,
-        /// Flush and drop the page cache once every chunk is written, before any is read
-        /// back, so reads come from the disk (needs root).
+        /// Flush and drop the page cache at the barrier, once every chunk has been made and
+        /// those beyond the limit spilled, so the reads back come from the disk (needs root).
         #[arg(long)]
         drop_caches: bool,
         #[command(flatten)]
@@ -123,7 +123,7 @@ enum Bench {
         #[command(flatten)]
         io: IoArgs,
     },
-    /// The array workloads of the seed talks (issue 4).
+    /// The array workloads of the seed talks, each answer checked (`check_ok=`).
     Array(brisk::bench::array::Args),
     /// Frame queries over a directory of timeseries CSVs (issue 5).
     Frame(brisk::bench::frame::Args),

@@ -57,6 +57,7 @@ pub struct RuntimeBuilder {
     fuse: bool,
     progress: ProgressMode,
     name: String,
+    stack_size: Option<ByteSize>,
 }
 
 /// A byte count given as a number or a string such as `"8 GiB"`, `"512MB"`, `"1e9"`.
@@ -166,6 +167,7 @@ impl Default for RuntimeBuilder {
             fuse: true,
             progress: ProgressMode::Never,
             name: "brisk".into(),
+            stack_size: None,
         }
     }
 }
@@ -241,11 +243,24 @@ impl RuntimeBuilder {
         self.name = name.to_string();
         self
     }
+    /// Stack size of each worker thread (a number or `"16 MiB"`; default: the platform's), for
+    /// tasks that recurse deeply.
+    pub fn stack_size(mut self, bytes: impl Into<ByteSize>) -> Self {
+        self.stack_size = Some(bytes.into());
+        self
+    }
 
     /// Starts the worker threads.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] for a zero thread count or an unparsable memory limit.
+    /// [`ErrorKind::Config`] for a zero thread count, an unparsable memory limit or stack
+    /// size; [`ErrorKind::Io`] naming the thread when a worker thread cannot be started.
+    ///
+    /// ```
+    /// // No system gives a thread a stack of an exbibyte.
+    /// let err = brisk::Runtime::builder().threads(1).stack_size(1u64 << 60).build();
+    /// assert!(matches!(err.err().unwrap().kind(), brisk::ErrorKind::Io { .. }));
+    /// ```
     pub fn build(self) -> Result<Runtime> {
         let threads = match self.threads {
             Some(0) => return Err(Error::config("threads must be at least 1")),
@@ -263,7 +278,16 @@ impl RuntimeBuilder {
             spill_dir: self.spill_dir,
             max_spill: self.max_spill.as_ref().map(ByteSize::bytes).transpose()?,
         })?;
-        let pool = Pool::start(threads, &self.resources, &self.name);
+        let stack_size = match &self.stack_size {
+            Some(s) => {
+                let bytes = s.bytes()?;
+                Some(usize::try_from(bytes).map_err(|_| {
+                    Error::config(format!("a stack size of {bytes} bytes is not addressable"))
+                })?)
+            }
+            None => None,
+        };
+        let pool = Pool::start(threads, &self.resources, &self.name, stack_size)?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
                 pool,

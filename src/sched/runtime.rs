@@ -15,8 +15,10 @@ use super::run::{ExecCtx, Outcome, RunState};
 use super::trace::ChromeTrace;
 use super::CancelToken;
 use crate::error::{Error, ErrorKind, Result};
+use crate::future::HeldResults;
 use crate::graph::{Graph, Key, Plan, PlanOptions, Value};
-use crate::spill::{MemoryConfig, MemoryPool, MemoryStats};
+use crate::spill::pool::Registration;
+use crate::spill::{MemoryConfig, MemoryPool, MemoryStats, SpillSource};
 
 /// Which executor runs computations.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -288,17 +290,25 @@ impl RuntimeBuilder {
             None => None,
         };
         let pool = Pool::start(threads, &self.resources, &self.name, stack_size)?;
+        let memory = Arc::new(memory);
         Ok(Runtime {
-            inner: Arc::new(RuntimeInner {
-                pool,
-                executor: self.executor,
-                threads,
-                root_limit: self.root_limit.unwrap_or(threads + 1),
-                fuse: self.fuse,
-                progress: self.progress,
-                memory: Arc::new(memory),
-                hooks: RwLock::new(Vec::new()),
-                next_run: AtomicU64::new(1),
+            inner: Arc::new_cyclic(|inner| {
+                let held_results = Arc::new(HeldResults::new(inner.clone()));
+                let held_registration =
+                    memory.register(Arc::downgrade(&held_results) as Weak<dyn SpillSource>);
+                RuntimeInner {
+                    pool,
+                    executor: self.executor,
+                    threads,
+                    root_limit: self.root_limit.unwrap_or(threads + 1),
+                    fuse: self.fuse,
+                    progress: self.progress,
+                    memory,
+                    hooks: RwLock::new(Vec::new()),
+                    next_run: AtomicU64::new(1),
+                    held_results,
+                    _held_registration: held_registration,
+                }
             }),
         })
     }
@@ -321,6 +331,31 @@ pub(crate) struct RuntimeInner {
     memory: Arc<MemoryPool>,
     hooks: RwLock<Vec<Arc<dyn EventHook>>>,
     next_run: AtomicU64,
+    /// The values of finished futures, a source of spill victims.
+    held_results: Arc<HeldResults>,
+    _held_registration: Registration,
+}
+
+impl RuntimeInner {
+    pub(crate) fn memory(&self) -> &Arc<MemoryPool> {
+        &self.memory
+    }
+
+    pub(crate) fn held_results(&self) -> &HeldResults {
+        &self.held_results
+    }
+
+    /// True when the runtime has hooks (checked before reading clocks for events).
+    pub(crate) fn has_hooks(&self) -> bool {
+        !self.hooks.read().is_empty()
+    }
+
+    /// Sends an event of a future to the runtime's hooks.
+    pub(crate) fn emit(&self, event: &Event<'_>) {
+        for hook in self.hooks.read().iter() {
+            hook.on_event(event);
+        }
+    }
 }
 
 impl Drop for RuntimeInner {
@@ -512,7 +547,8 @@ impl Runtime {
         self.inner.memory.account().reset_peak();
     }
 
-    /// Adds a hook that sees the events of every later computation.
+    /// Adds a hook that sees the events of every later computation, and of futures (with
+    /// `run` 0).
     pub fn add_hook(&self, hook: Arc<dyn EventHook>) {
         self.inner.hooks.write().push(hook);
     }

@@ -11,8 +11,9 @@
 //!
 //! A finished future's value is a stored result like a task's: it counts in
 //! [`Runtime::memory_stats`], is spilled to disk under memory pressure when its type names a
-//! codec ([`SizeOf::spill_codec`](crate::SizeOf::spill_codec)), and is released when the
-//! future and every call that takes it as an argument are dropped. The runtime's hooks
+//! codec ([`SizeOf::spill_codec`](crate::SizeOf::spill_codec)), and is released once every
+//! clone of the future is dropped and every call that takes it as an argument has run. A value
+//! larger than the whole memory limit fails the call with `TaskTooLarge`. The runtime's hooks
 //! ([`Runtime::add_hook`]) see `TaskStarted`, `TaskFinished` / `TaskFailed`, `Spilled` and
 //! `Unspilled` events for futures, with `run` 0 (runs count from 1) and the submission number
 //! as the task id. Held futures are spilled before the values of running computations (whose

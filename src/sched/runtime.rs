@@ -494,9 +494,13 @@ impl Runtime {
 
     /// The process-wide default runtime, created on first use with default settings
     /// (one thread per core). Its threads live until the process ends.
+    ///
+    /// # Panics
+    /// When its worker threads cannot be started (the system is out of threads or memory);
+    /// build a runtime with [`Runtime::builder`] to handle that as an error.
     pub fn global() -> &'static Runtime {
         GLOBAL.get_or_init(|| {
-            // Building with defaults only fails for zero threads, which defaults never ask for.
+            // With defaults, building fails only when the system cannot start threads.
             Runtime::builder()
                 .name("brisk-global")
                 .build()

@@ -164,8 +164,9 @@ pub enum ErrorKind {
         /// What is wrong with it, and what to do instead.
         message: String,
     },
-    /// Malformed data in an input file, with the file and the 1-based line.
-    #[error("{file}:{line}: {message}")]
+    /// Malformed data in an input file, with the file and the 1-based line (`file: message`
+    /// when the line is not known).
+    #[error("{}: {message}", file_place(.file, *.line))]
     Parse {
         /// The file.
         file: String,
@@ -191,6 +192,15 @@ fn task_head(key: &str, op: &str, attempts: u32) -> String {
         String::new()
     };
     format!("task {key} (op `{op}`) failed{attempts}: ")
+}
+
+/// `file:line`, or `file` when the line is not known (0).
+fn file_place(file: &str, line: u64) -> String {
+    if line == 0 {
+        file.to_string()
+    } else {
+        format!("{file}:{line}")
+    }
 }
 
 fn consumers_note(consumers: &[String]) -> String {
@@ -308,6 +318,107 @@ impl Error {
         Error::user(message.into())
     }
 
+    /// An equivalent copy (errors are not `Clone`: an I/O error is copied as its kind and
+    /// message), for errors held in shared places and handed out more than once: a failed
+    /// array's, a future's.
+    pub(crate) fn duplicate(&self) -> Error {
+        let kind = match &*self.kind {
+            ErrorKind::TaskFailed {
+                key,
+                op,
+                message,
+                panicked,
+                attempts,
+                consumers,
+                source,
+            } => ErrorKind::TaskFailed {
+                key: key.clone(),
+                op: op.clone(),
+                message: message.clone(),
+                panicked: *panicked,
+                attempts: *attempts,
+                consumers: consumers.clone(),
+                source: source.clone(),
+            },
+            ErrorKind::Cancelled => ErrorKind::Cancelled,
+            ErrorKind::Cycle { keys } => ErrorKind::Cycle { keys: keys.clone() },
+            ErrorKind::MissingDependency { key, missing } => ErrorKind::MissingDependency {
+                key: key.clone(),
+                missing: missing.clone(),
+            },
+            ErrorKind::DuplicateKey { key } => ErrorKind::DuplicateKey { key: key.clone() },
+            ErrorKind::UnknownKey { key } => ErrorKind::UnknownKey { key: key.clone() },
+            ErrorKind::TypeMismatch {
+                key,
+                expected,
+                found,
+            } => ErrorKind::TypeMismatch {
+                key: key.clone(),
+                expected,
+                found,
+            },
+            ErrorKind::UnknownOp { name } => ErrorKind::UnknownOp { name: name.clone() },
+            ErrorKind::Codec { what, message } => ErrorKind::Codec {
+                what: what.clone(),
+                message: message.clone(),
+            },
+            ErrorKind::Config(m) => ErrorKind::Config(m.clone()),
+            ErrorKind::Input(m) => ErrorKind::Input(m.clone()),
+            ErrorKind::ResourceUnavailable {
+                key,
+                resource,
+                needed,
+                capacity,
+            } => ErrorKind::ResourceUnavailable {
+                key: key.clone(),
+                resource: resource.clone(),
+                needed: *needed,
+                capacity: *capacity,
+            },
+            ErrorKind::Memory(m) => ErrorKind::Memory(m.clone()),
+            ErrorKind::TaskTooLarge {
+                key,
+                bytes,
+                inputs,
+                output,
+                limit,
+            } => ErrorKind::TaskTooLarge {
+                key: key.clone(),
+                bytes: *bytes,
+                inputs: *inputs,
+                output: *output,
+                limit: *limit,
+            },
+            ErrorKind::Io { context, source } => ErrorKind::Io {
+                context: context.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            ErrorKind::Polars { context, source } => ErrorKind::Polars {
+                context: context.clone(),
+                source: source.clone(),
+            },
+            ErrorKind::Shape(m) => ErrorKind::Shape(m.clone()),
+            ErrorKind::Column { column, message } => ErrorKind::Column {
+                column: column.clone(),
+                message: message.clone(),
+            },
+            ErrorKind::Parse {
+                file,
+                line,
+                message,
+            } => ErrorKind::Parse {
+                file: file.clone(),
+                line: *line,
+                message: message.clone(),
+            },
+            ErrorKind::Internal(m) => ErrorKind::Internal(m.clone()),
+        };
+        Error {
+            kind: Box::new(kind),
+            context: self.context.clone(),
+        }
+    }
+
     pub(crate) fn into_kind(self) -> ErrorKind {
         *self.kind
     }
@@ -418,7 +529,26 @@ mod tests {
         );
         let e = Error::parse("a.csv", 7, "expected 3 fields, found 2");
         assert_eq!(e.to_string(), "a.csv:7: expected 3 fields, found 2");
+        let e = Error::parse("x.npy", 0, "not a .npy file");
+        assert_eq!(e.to_string(), "x.npy: not a .npy file");
         let io: Error = std::io::Error::from(std::io::ErrorKind::NotFound).into();
         assert!(matches!(io.kind(), ErrorKind::Io { .. }));
+    }
+
+    #[test]
+    fn a_duplicate_keeps_kind_message_and_context() {
+        let e = Error::shape("operands could not be broadcast: (3,) and (4,)").context("adding");
+        let d = e.duplicate();
+        assert!(matches!(d.kind(), ErrorKind::Shape(_)));
+        assert_eq!(d.to_string(), e.to_string());
+        let io = Error::io(
+            "reading /tmp/x.npy",
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        );
+        let d = io.duplicate();
+        assert!(
+            matches!(d.kind(), ErrorKind::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+        );
+        assert_eq!(d.to_string(), io.to_string());
     }
 }

@@ -9,6 +9,16 @@
 //! [`as_completed`] yields futures in the order they finish; [`Future::cancel`] stops a call
 //! that has not started and flags a running one.
 //!
+//! A finished future's value is a stored result like a task's: it counts in
+//! [`Runtime::memory_stats`], is spilled to disk under memory pressure when its type names a
+//! codec ([`SizeOf::spill_codec`](crate::SizeOf::spill_codec)), and is released once every
+//! clone of the future is dropped and every call that takes it as an argument has run. A value
+//! larger than the whole memory limit fails the call with `TaskTooLarge`. The runtime's hooks
+//! ([`Runtime::add_hook`]) see `TaskStarted`, `TaskFinished` / `TaskFailed`, `Spilled` and
+//! `Unspilled` events for futures, with `run` 0 (runs count from 1) and the submission number
+//! as the task id. Held futures are spilled before the values of running computations (whose
+//! next use is known), oldest first.
+//!
 //! ```
 //! use brisk::Runtime;
 //! let rt = Runtime::builder().threads(1).build().unwrap();
@@ -21,25 +31,40 @@
 //! assert_eq!(f.result().unwrap(), 0 + 1 + 4 + 9);
 //! ```
 
+use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
 use crate::delayed::{fn_name, output_value, TaskFn, TaskOutput};
 use crate::error::{Error, ErrorKind, Result};
-use crate::graph::{Key, Value};
+use crate::graph::{Key, TaskId, Value};
 use crate::sched::pool::{block_on, current_worker, Job, Pool, PoolCall};
-use crate::sched::{CancelToken, Runtime, RuntimeInner, TaskContext};
+use crate::sched::{CancelToken, Event, Runtime, RuntimeInner, TaskContext};
+use crate::spill::disk::SpillDir;
+use crate::spill::{SpillSource, Store};
 
 static NEXT_FUTURE: AtomicU64 = AtomicU64::new(0);
 
+/// The `run` of the events of futures (computations are numbered from 1).
+const FUTURE_RUN: u64 = 0;
+
 struct State {
     key: Key,
+    /// The submission number: the task id in events.
+    number: u64,
     done: AtomicBool,
-    result: Mutex<Option<Result<Value, String>>>,
+    /// Set with `done`, under the lock the waiters' condvar uses.
+    finished: Mutex<bool>,
+    /// The value, once the call succeeded: a one-slot store counted in the runtime's memory
+    /// account, spillable like any stored result.
+    store: Store,
+    /// Every handle is gone: a value produced now is not kept.
+    abandoned: AtomicBool,
     error: Mutex<Option<Error>>,
     cond: Condvar,
     cancel: CancelToken,
@@ -71,19 +96,18 @@ mod crossbeam_channel_lite {
 }
 
 impl State {
-    fn complete(&self, result: Result<Value>) {
+    /// Marks the call done with `error`, or with the value already in the store; false when
+    /// it was done before (cancelled meanwhile).
+    fn complete(&self, error: Option<Error>) -> bool {
         {
-            let mut slot = self.result.lock();
-            if self.done.load(Ordering::Acquire) {
-                return;
+            let mut finished = self.finished.lock();
+            if *finished {
+                return false;
             }
-            match result {
-                Ok(v) => *slot = Some(Ok(v)),
-                Err(e) => {
-                    *slot = Some(Err(e.to_string()));
-                    *self.error.lock() = Some(e);
-                }
+            if let Some(e) = error {
+                *self.error.lock() = Some(e);
             }
+            *finished = true;
             self.done.store(true, Ordering::Release);
             self.cond.notify_all();
         }
@@ -93,13 +117,66 @@ impl State {
         if let Some(pool) = self.pool.upgrade() {
             pool.wake();
         }
+        true
+    }
+
+    /// Stores the call's value like a task's result: counted, queued as a spill candidate,
+    /// then room is made if the total is above the spill threshold. A value larger than the
+    /// whole memory limit fails the call, as it fails a task.
+    fn hold(self: &Arc<Self>, value: Value, worker: usize) -> Result<()> {
+        if self.abandoned.load(Ordering::Acquire) {
+            return Ok(()); // nobody can read it
+        }
+        let Some(rt) = self.runtime.upgrade() else {
+            self.store.insert(0, value);
+            return Ok(());
+        };
+        let memory = rt.memory();
+        let bytes = value.bytes() as u64;
+        if bytes > memory.limit() {
+            return Err(Error::new(ErrorKind::TaskTooLarge {
+                key: self.key.to_string(),
+                bytes,
+                inputs: 0,
+                output: Some(bytes),
+                limit: memory.limit(),
+            }));
+        }
+        let spillable = value.codec().is_some();
+        self.store.insert(0, value);
+        if spillable {
+            rt.held_results().push(self);
+        }
+        memory.relieve(worker).map_err(|e| {
+            self.store.release(0);
+            e.context(format!("making room after storing {}", self.key))
+        })
     }
 }
 
 /// A value being computed on the pool; see the [module docs](self).
 pub struct Future<T> {
-    state: Arc<State>,
+    state: Arc<Handle>,
     _type: PhantomData<fn() -> T>,
+}
+
+/// What the handles of one call share: when the last one goes (the user's futures and the
+/// arguments of calls not yet run), the value is released, whoever else still holds the
+/// state (the queued job of a call that was run inline, a spill candidate entry).
+struct Handle(Arc<State>);
+
+impl std::ops::Deref for Handle {
+    type Target = Arc<State>;
+    fn deref(&self) -> &Arc<State> {
+        &self.0
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.0.abandoned.store(true, Ordering::Release);
+        self.0.store.release(0);
+    }
 }
 
 impl<T> Clone for Future<T> {
@@ -132,7 +209,7 @@ impl<T> Future<T> {
     /// [`TaskContext::is_cancelled`]. `result()` then returns `Cancelled`.
     pub fn cancel(&self) {
         self.state.cancel.cancel();
-        self.state.complete(Err(Error::new(ErrorKind::Cancelled)));
+        self.state.complete(Some(Error::new(ErrorKind::Cancelled)));
     }
 
     /// Blocks until done. On a pool thread, a call that has not started runs right here;
@@ -153,9 +230,9 @@ impl<T> Future<T> {
     }
 
     fn wait_done(&self) {
-        let mut slot = self.state.result.lock();
-        while !self.state.done.load(Ordering::Acquire) {
-            self.state.cond.wait(&mut slot);
+        let mut finished = self.state.finished.lock();
+        while !*finished {
+            self.state.cond.wait(&mut finished);
         }
     }
 }
@@ -165,48 +242,148 @@ impl<T: Clone + Send + Sync + 'static> Future<T> {
     ///
     /// # Errors
     /// The call's error (naming its key), or `Cancelled`.
+    ///
+    /// A value that was spilled is read back (and stays in memory until spilled again).
     pub fn result(&self) -> Result<T> {
         self.wait();
         if let Some(e) = self.state.error.lock().as_ref() {
-            return Err(copy_error(e));
+            // Errors are not `Clone`; every caller gets an equivalent copy.
+            return Err(e.duplicate());
         }
-        let slot = self.state.result.lock();
-        match slot.as_ref() {
-            Some(Ok(v)) => v.downcast_ref::<T>().cloned().ok_or_else(|| {
-                Error::new(ErrorKind::TypeMismatch {
-                    key: self.state.key.to_string(),
-                    expected: std::any::type_name::<T>(),
-                    found: v.type_name(),
-                })
-            }),
-            Some(Err(msg)) => Err(Error::internal(msg.clone())),
-            None => Err(Error::internal("future finished without a result")),
+        let value = self.state.read()?;
+        value.downcast_ref::<T>().cloned().ok_or_else(|| {
+            Error::new(ErrorKind::TypeMismatch {
+                key: self.state.key.to_string(),
+                expected: std::any::type_name::<T>(),
+                found: value.type_name(),
+            })
+        })
+    }
+}
+
+impl State {
+    /// A reference to the stored value, read back from disk if it was spilled.
+    fn read(self: &Arc<Self>) -> Result<Value> {
+        let rt = self.runtime.upgrade();
+        let hooks = rt.as_ref().is_some_and(|rt| rt.has_hooks());
+        let started = hooks.then(Instant::now);
+        let fetched = self
+            .store
+            .fetch(0)
+            .map_err(|e| e.context(format!("reading the result of {}", self.key)))?;
+        let Some((value, from_disk)) = fetched else {
+            return Err(Error::internal(format!(
+                "future {} finished without a result",
+                self.key
+            )));
+        };
+        if let (true, Some(rt)) = (from_disk, rt) {
+            let worker = current_worker(&rt.pool).unwrap_or(0);
+            if let Some(started) = started {
+                rt.emit(&Event::Unspilled {
+                    key: &self.key,
+                    bytes: value.bytes(),
+                    worker,
+                    started,
+                    finished: Instant::now(),
+                });
+            }
+            // Back in memory and counted: a candidate again once this read is done.
+            rt.held_results().push(self);
+            rt.memory()
+                .relieve(worker)
+                .map_err(|e| e.context(format!("making room after reading back {}", self.key)))?;
+        }
+        Ok(value)
+    }
+}
+
+/// The values futures hold, as a source of spill victims for the runtime's memory pool:
+/// oldest first, skipping values being read. Entries are weak: a dropped future's value is
+/// released with it, and its entry is pruned later.
+pub(crate) struct HeldResults {
+    candidates: Mutex<Candidates>,
+    runtime: Weak<RuntimeInner>,
+}
+
+#[derive(Default)]
+struct Candidates {
+    queue: VecDeque<Weak<State>>,
+    /// Queue length after the last pruning of dropped futures.
+    after_prune: usize,
+}
+
+impl HeldResults {
+    pub(crate) fn new(runtime: Weak<RuntimeInner>) -> HeldResults {
+        HeldResults {
+            candidates: Mutex::new(Candidates::default()),
+            runtime,
+        }
+    }
+
+    fn push(&self, state: &Arc<State>) {
+        let mut c = self.candidates.lock();
+        c.queue.push_back(Arc::downgrade(state));
+        // Amortized pruning, so that futures dropped without ever spilling do not pile up.
+        if c.queue.len() >= 2 * c.after_prune.max(32) {
+            c.queue.retain(|w| w.strong_count() > 0);
+            c.after_prune = c.queue.len();
         }
     }
 }
 
-/// Errors are not `Clone` (they may hold an I/O error); futures hand out equivalent copies.
-fn copy_error(e: &Error) -> Error {
-    match e.kind() {
-        ErrorKind::Cancelled => Error::new(ErrorKind::Cancelled),
-        ErrorKind::TaskFailed {
-            key,
-            op,
-            message,
-            panicked,
-            attempts,
-            consumers,
-            source,
-        } => Error::new(ErrorKind::TaskFailed {
-            key: key.clone(),
-            op: op.clone(),
-            message: message.clone(),
-            panicked: *panicked,
-            attempts: *attempts,
-            consumers: consumers.clone(),
-            source: source.clone(),
-        }),
-        other => Error::msg(other.to_string()),
+impl SpillSource for HeldResults {
+    fn spill_one(&self, dir: &SpillDir, worker: usize) -> Result<Option<usize>> {
+        let mut tries = self.candidates.lock().queue.len();
+        while tries > 0 {
+            tries -= 1;
+            let Some(weak) = self.candidates.lock().queue.pop_front() else {
+                return Ok(None);
+            };
+            let Some(state) = weak.upgrade() else {
+                continue; // dropped: its value is gone
+            };
+            match state.store.pinned(0) {
+                None => continue, // on disk already, or released
+                Some(true) => {
+                    // Being read: try the others, and this one again later.
+                    self.candidates.lock().queue.push_back(weak);
+                    continue;
+                }
+                Some(false) => {}
+            }
+            let started = Instant::now();
+            let spilled = match state.store.spill(0, dir, &state.key.to_string()) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.candidates.lock().queue.push_front(weak);
+                    return Err(e.context(format!(
+                        "spilling {} to {}",
+                        state.key,
+                        dir.path().display()
+                    )));
+                }
+            };
+            let Some((bytes, disk_bytes)) = spilled else {
+                // A reader came while it was being written: still a candidate.
+                if state.store.pinned(0).is_some() {
+                    self.candidates.lock().queue.push_back(weak);
+                }
+                return Ok(Some(0));
+            };
+            if let Some(rt) = self.runtime.upgrade().filter(|rt| rt.has_hooks()) {
+                rt.emit(&Event::Spilled {
+                    key: &state.key,
+                    bytes,
+                    disk_bytes: disk_bytes as usize,
+                    worker,
+                    started,
+                    finished: Instant::now(),
+                });
+            }
+            return Ok(Some(bytes));
+        }
+        Ok(None)
     }
 }
 
@@ -350,13 +527,26 @@ type Body = Box<dyn FnOnce(&TaskContext<'_>) -> Result<Value> + Send>;
 
 impl State {
     /// Runs the call if nobody has taken it yet; returns false if it was already taken.
-    fn run(&self, worker: usize) -> bool {
+    fn run(self: &Arc<Self>, worker: usize) -> bool {
         let Some(body) = self.body.lock().take() else {
             return false;
         };
         if self.cancel.is_cancelled() || self.done.load(Ordering::Acquire) {
             return true;
         }
+        let rt = self.runtime.upgrade().filter(|rt| rt.has_hooks());
+        let started = rt.as_ref().map(|rt| {
+            let at = Instant::now();
+            rt.emit(&Event::TaskStarted {
+                run: FUTURE_RUN,
+                task: self.task_id(),
+                key: &self.key,
+                op: self.key.name(),
+                worker,
+                at,
+            });
+            at
+        });
         let ctx = TaskContext {
             key: &self.key,
             attempt: 1,
@@ -380,8 +570,51 @@ impl State {
                 ))
             }
         };
-        self.complete(result);
+        let bytes = result.as_ref().map_or(0, Value::bytes);
+        // Errors of storing it (too large, no room) keep their own kind; they name the key.
+        let outcome = result.and_then(|v| self.hold(v, worker));
+        if let (Some(rt), Some(started)) = (&rt, started) {
+            let finished = Instant::now();
+            match &outcome {
+                Ok(()) => rt.emit(&Event::TaskFinished {
+                    run: FUTURE_RUN,
+                    task: self.task_id(),
+                    key: &self.key,
+                    op: self.key.name(),
+                    worker,
+                    started,
+                    finished,
+                    bytes,
+                }),
+                Err(e) => {
+                    let message = match e.kind() {
+                        ErrorKind::TaskFailed { message, .. } => message.clone(),
+                        other => other.to_string(),
+                    };
+                    rt.emit(&Event::TaskFailed {
+                        run: FUTURE_RUN,
+                        task: self.task_id(),
+                        key: &self.key,
+                        op: self.key.name(),
+                        worker,
+                        started,
+                        finished,
+                        message: &message,
+                        will_retry: false,
+                    });
+                }
+            }
+        }
+        if !self.complete(outcome.err()) {
+            // Cancelled while it ran: the value is not wanted.
+            self.store.release(0);
+        }
         true
+    }
+
+    fn task_id(&self) -> TaskId {
+        // Ids wrap after 2^32 submissions; they only tell events apart.
+        TaskId(self.number as u32)
     }
 }
 
@@ -427,11 +660,15 @@ impl Runtime {
         Args: 'static,
     {
         let name = fn_name::<F>("submit");
-        let key = Key::new(name, &[NEXT_FUTURE.fetch_add(1, Ordering::Relaxed) as i64]);
+        let number = NEXT_FUTURE.fetch_add(1, Ordering::Relaxed);
+        let key = Key::new(name, &[number as i64]);
         let state = Arc::new(State {
             key,
+            number,
             done: AtomicBool::new(false),
-            result: Mutex::new(None),
+            finished: Mutex::new(false),
+            store: Store::new(1, Arc::clone(self.inner.memory().account())),
+            abandoned: AtomicBool::new(false),
             error: Mutex::new(None),
             cond: Condvar::new(),
             cancel: CancelToken::new(),
@@ -446,7 +683,7 @@ impl Runtime {
         self.pool()
             .push(Job::Call(Arc::new(Call(Arc::clone(&state)))));
         Future {
-            state,
+            state: Arc::new(Handle(state)),
             _type: PhantomData,
         }
     }

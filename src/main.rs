@@ -301,9 +301,9 @@ fn order_file(path: &std::path::Path, with_name: bool) -> brisk::Result<()> {
     let file = GraphFile::load(path)?;
     let dependents = file.dependents();
     let start = Instant::now();
-    let priority = order::order(&file.deps, &dependents, &file.tie_by_key());
+    let priority = order::order(&file.deps, &dependents, &file.tie_by_key())?;
     let order_ms = start.elapsed().as_secs_f64() * 1e3;
-    let p = pressure::pressure(&file.deps, &dependents, &priority);
+    let p = pressure::pressure(&file.deps, &dependents, &priority)?;
     let mut line = String::new();
     if with_name {
         line.push_str(&format!("graph={} ", file.name));

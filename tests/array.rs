@@ -729,3 +729,81 @@ fn generated_operands_are_made_inside_elementwise_tasks() {
     let s = (&x + &x.t()).sum(All).compute_scalar(&rt).unwrap();
     assert!((s - 2.0 * xm.sum()).abs() < 1e-9);
 }
+
+/// Errors found while a graph is built: a real kind, no task prefix, no key.
+fn assert_build_error(err: &brisk::Error, kind: fn(&brisk::ErrorKind) -> bool, needle: &str) {
+    let text = err.to_string();
+    assert!(kind(err.kind()), "wrong kind: {:?} for {text}", err.kind());
+    assert_eq!(err.failed_key(), None, "{text}");
+    assert!(!text.contains("task "), "task prefix in {text:?}");
+    assert!(!text.contains("(op `"), "op prefix in {text:?}");
+    assert!(text.contains(needle), "{needle:?} not in {text:?}");
+}
+
+fn is_shape(k: &brisk::ErrorKind) -> bool {
+    matches!(k, brisk::ErrorKind::Shape(_))
+}
+
+#[test]
+fn a_shape_error_is_kind_shape_and_printed_once() {
+    let rt = rt();
+    let x = array::zeros::<f64>(&[5, 7], 2).unwrap();
+    let bad = array::zeros::<f64>(&[4, 7], 2).unwrap();
+    let want = "shape error: operands could not be broadcast together with shapes (5, 7) (4, 7)";
+    let err = rt.compute(&(&x + &bad)).unwrap_err();
+    assert_build_error(&err, is_shape, "(4, 7)");
+    assert_eq!(err.to_string(), want);
+    // Passed on through later operations and `ok()`: still one message of the same kind.
+    let later = (&(&x + &bad) * 2.0).sum(All);
+    let err = rt.compute(&later).unwrap_err();
+    assert_build_error(&err, is_shape, "(4, 7)");
+    assert_eq!(err.to_string(), want);
+    let err = (&x + &bad).ok().unwrap_err();
+    assert_eq!(err.to_string(), want);
+}
+
+#[test]
+fn build_time_array_errors_have_real_kinds_and_no_key() {
+    let rt = rt();
+    let x = array::zeros::<f64>(&[5, 7], 2).unwrap();
+    let chunks = array::zeros::<f64>(&[5, 7], vec![vec![2, 2], vec![7]])
+        .err()
+        .unwrap();
+    assert_build_error(&chunks, is_shape, "(5, 7)");
+    assert_build_error(&rt.compute(&x.sum(2)).unwrap_err(), is_shape, "axis 2");
+    assert_build_error(
+        &rt.compute(&x.reshape(&[6, 6])).unwrap_err(),
+        is_shape,
+        "reshape",
+    );
+    assert_build_error(&rt.compute(&x.dot(&x)).unwrap_err(), is_shape, "(5, 7)");
+    assert_build_error(&x.block(&[9, 0]).err().unwrap(), is_shape, "[9, 0]");
+    assert_build_error(&x.compute_scalar(&rt).unwrap_err(), is_shape, "(5, 7)");
+    let arange = array::arange::<f64>(0.0, 1.0, 0.0, 2).err().unwrap();
+    assert_build_error(&arange, |k| matches!(k, brisk::ErrorKind::Input(_)), "step");
+
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.npy");
+    let err = array::io::from_npy::<f64>(&missing, 2).err().unwrap();
+    assert_build_error(
+        &err,
+        |k| matches!(k, brisk::ErrorKind::Io { .. }),
+        "missing.npy",
+    );
+    let not_npy = dir.path().join("text.npy");
+    std::fs::write(&not_npy, "hello, this is not numpy").unwrap();
+    let err = array::io::from_npy::<f64>(&not_npy, 2).err().unwrap();
+    assert_build_error(
+        &err,
+        |k| matches!(k, brisk::ErrorKind::Parse { .. }),
+        "text.npy",
+    );
+    let p = dir.path().join("x.npy");
+    x.to_npy(&rt, &p).unwrap();
+    let err = array::io::from_npy::<i32>(&p, 2).err().unwrap();
+    assert_build_error(
+        &err,
+        |k| matches!(k, brisk::ErrorKind::Parse { .. }),
+        "int32",
+    );
+}

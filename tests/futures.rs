@@ -438,3 +438,119 @@ fn waiting_inside_a_future_does_not_deadlock_with_a_queued_dependent() {
     assert_eq!(guarded("A", move || a.result()).unwrap(), 1);
     assert_eq!(guarded("X", move || x.result()).unwrap(), 2);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Results of futures are stored results: counted, spilled, released, with events.
+
+/// Event lines a hook saw, for futures (run 0) and spills.
+fn record_events(rt: &Runtime) -> Arc<Mutex<Vec<String>>> {
+    use brisk::sched::event::Event;
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&lines);
+    rt.add_hook(Arc::new(move |e: &Event<'_>| {
+        let line = match e {
+            Event::TaskStarted { run, key, .. } => format!("started run={run} {key}"),
+            Event::TaskFinished {
+                run, key, bytes, ..
+            } => format!("finished run={run} {key} bytes={bytes}"),
+            Event::TaskFailed { run, key, .. } => format!("failed run={run} {key}"),
+            Event::Spilled { key, .. } => format!("spilled {key}"),
+            Event::Unspilled { key, .. } => format!("unspilled {key}"),
+            _ => return,
+        };
+        seen.lock().unwrap().push(line);
+    }));
+    lines
+}
+
+#[test]
+fn a_future_result_is_counted_spilled_under_a_small_limit_and_seen_by_hooks() {
+    let dir = tempfile::tempdir().unwrap();
+    // Spill threshold 0.6 MiB: one 400 kB vector fits under it, two do not.
+    let rt = Runtime::builder()
+        .threads(2)
+        .memory_limit("1 MiB")
+        .spill_dir(dir.path())
+        .build()
+        .unwrap();
+    let events = record_events(&rt);
+    let n = 50_000;
+    let a = rt.submit(|n: usize| vec![1.0f64; n], n);
+    assert_eq!(a.result().unwrap(), vec![1.0; n]);
+    let stats = rt.memory_stats();
+    assert!(stats.current_bytes >= 8 * n, "{stats:?}");
+    assert_eq!(stats.spill_count, 0, "{stats:?}");
+
+    // Storing the second crosses the spill threshold: the older value goes to disk before
+    // the second future is done.
+    let b = rt.submit(|n: usize| vec![2.0f64; n], n);
+    b.wait();
+    let stats = rt.memory_stats();
+    assert_eq!(stats.spill_count, 1, "{stats:?}");
+    assert!(stats.disk_bytes > 0, "{stats:?}");
+    assert!(
+        stats.current_bytes >= 8 * n && stats.current_bytes < 16 * n,
+        "{stats:?}"
+    );
+
+    // Reading the spilled one brings it back (and pushes the other out).
+    assert_eq!(a.result().unwrap(), vec![1.0; n]);
+    let stats = rt.memory_stats();
+    assert_eq!(stats.unspill_count, 1, "{stats:?}");
+    assert_eq!(stats.spill_count, 2, "{stats:?}");
+    assert_eq!(b.result().unwrap(), vec![2.0; n]);
+
+    let (ka, kb) = (a.key().to_string(), b.key().to_string());
+    let lines = events.lock().unwrap().clone();
+    for want in [
+        format!("started run=0 {ka}"),
+        format!("finished run=0 {ka} bytes="),
+        format!("started run=0 {kb}"),
+        format!("spilled {ka}"),
+        format!("unspilled {ka}"),
+        format!("spilled {kb}"),
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(&want)),
+            "no `{want}` in {lines:#?}"
+        );
+    }
+
+    // Dropping the futures releases their values, in memory and on disk.
+    drop((a, b));
+    let stats = rt.memory_stats();
+    assert_eq!((stats.current_bytes, stats.disk_bytes), (0, 0), "{stats:?}");
+}
+
+#[test]
+fn a_future_value_is_released_when_the_future_and_its_dependents_are_dropped() {
+    let rt = rt(1);
+    let n = 10_000;
+    let x = rt.submit(|n: usize| vec![3u8; n], n);
+    let len = rt.submit(|v: Vec<u8>| v.len(), x.clone());
+    drop(x);
+    // The dependent took its argument when it ran; nothing else holds the vector.
+    assert_eq!(len.result().unwrap(), n);
+    let held = rt.memory_stats().current_bytes;
+    assert!(held < 100, "only the usize result is held: {held}");
+    drop(len);
+    assert_eq!(rt.memory_stats().current_bytes, 0);
+}
+
+#[test]
+fn a_failing_future_emits_a_failure_event() {
+    let rt = rt(1);
+    let events = record_events(&rt);
+    let f = rt.submit(
+        |x: i64| -> Result<i64, String> { Err(format!("bad input {x}")) },
+        7i64,
+    );
+    assert!(f.result().is_err());
+    let key = f.key().to_string();
+    let lines = events.lock().unwrap().clone();
+    assert!(
+        lines.contains(&format!("started run=0 {key}"))
+            && lines.contains(&format!("failed run=0 {key}")),
+        "{lines:#?}"
+    );
+}

@@ -1438,3 +1438,75 @@ fn root_admission_feeds_a_fan_in_of_32_under_a_limit_of_one() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bad arguments to the public helpers and the builder are errors, not panics or hangs.
+
+#[test]
+fn a_pool_whose_threads_cannot_start_fails_build() {
+    // No system gives a thread a stack of an exbibyte: spawning fails every time.
+    let err = Runtime::builder()
+        .threads(2)
+        .name("tiny-pool")
+        .stack_size(1u64 << 60)
+        .build()
+        .err()
+        .expect("build must fail");
+    assert!(matches!(err.kind(), ErrorKind::Io { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("worker thread tiny-pool-0"), "{text}");
+    assert!(text.contains("stack size"), "{text}");
+    // A stack size that is not a size is a configuration error.
+    let err = Runtime::builder().stack_size("big").build().err().unwrap();
+    assert!(matches!(err.kind(), ErrorKind::Config(_)), "{err}");
+    // A sensible one works.
+    let rt = Runtime::builder()
+        .threads(1)
+        .stack_size("4 MiB")
+        .build()
+        .unwrap();
+    let x = delayed(|a: i64| a + 1).call(1i64);
+    assert_eq!(rt.compute(&x).unwrap(), 2);
+}
+
+#[test]
+fn graph_helpers_reject_mismatched_arguments() {
+    use brisk::graph::dot::render_dot;
+    use brisk::graph::order::order;
+    use brisk::graph::pressure::pressure;
+    use brisk::graph::Csr;
+    let keys = [Key::from("a"), Key::from("b")];
+    let deps = Csr::from_rows([vec![], vec![0u32]]);
+    let dependents = deps.transpose(2);
+    let by_id = |a: u32, b: u32| a.cmp(&b);
+    let input = |e: &brisk::Error| matches!(e.kind(), ErrorKind::Input(_));
+
+    assert!(render_dot(&keys, &["f", "g"], &deps, None).is_ok());
+    let err = render_dot(&keys, &["f"], &deps, None).unwrap_err();
+    assert!(
+        input(&err) && err.to_string().contains("1 ops for 2 keys"),
+        "{err}"
+    );
+    let err = render_dot(&keys, &["f", "g"], &deps, Some(&[0])).unwrap_err();
+    assert!(input(&err), "{err}");
+    let err = render_dot(
+        &keys,
+        &["f", "g"],
+        &Csr::from_rows([vec![], vec![4u32]]),
+        None,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("depends on task 4"), "{err}");
+
+    let prio = order(&deps, &dependents, &by_id).unwrap();
+    assert_eq!(prio, vec![0, 1]);
+    let err = order(&deps, &Csr::new(), &by_id).unwrap_err();
+    assert!(input(&err) && err.to_string().contains("order"), "{err}");
+
+    assert_eq!(pressure(&deps, &dependents, &prio).unwrap().max, 1);
+    let err = pressure(&deps, &dependents, &[0]).unwrap_err();
+    assert!(
+        input(&err) && err.to_string().contains("1 priorities for 2"),
+        "{err}"
+    );
+}

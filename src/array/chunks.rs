@@ -114,7 +114,7 @@ impl Chunks {
             Chunks::Every(n) => Ok(shape.iter().map(|&l| split(l, *n)).collect()),
             Chunks::Size(sizes) => {
                 if sizes.len() != shape.len() {
-                    return Err(Error::msg(format!(
+                    return Err(Error::shape(format!(
                         "chunks {sizes:?} have {} axes but the shape {} has {}",
                         sizes.len(),
                         fmt_shape(shape),
@@ -129,7 +129,7 @@ impl Chunks {
             }
             Chunks::Explicit(c) => {
                 if c.len() != shape.len() {
-                    return Err(Error::msg(format!(
+                    return Err(Error::shape(format!(
                         "chunks have {} axes but the shape {} has {}",
                         c.len(),
                         fmt_shape(shape),
@@ -139,13 +139,13 @@ impl Chunks {
                 for (a, (cs, &l)) in c.iter().zip(shape).enumerate() {
                     let total: usize = cs.iter().sum();
                     if total != l || cs.is_empty() {
-                        return Err(Error::msg(format!(
+                        return Err(Error::shape(format!(
                             "chunks {cs:?} of axis {a} add up to {total}, but the axis has length {l} (shape {})",
                             fmt_shape(shape)
                         )));
                     }
                     if l > 0 && cs.contains(&0) {
-                        return Err(Error::msg(format!(
+                        return Err(Error::shape(format!(
                             "chunks {cs:?} of axis {a} contain an empty block"
                         )));
                     }

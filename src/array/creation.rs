@@ -109,7 +109,7 @@ pub fn arange<T: Num>(
     chunks: impl Into<Chunks>,
 ) -> Result<Array<T>> {
     if step == 0.0 || !step.is_finite() || !start.is_finite() || !stop.is_finite() {
-        return Err(Error::msg(format!(
+        return Err(Error::input(format!(
             "arange: need a finite non-zero step and finite bounds, got start={start} stop={stop} step={step}"
         )));
     }

@@ -44,7 +44,7 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
         } else if x == 1 {
             y
         } else {
-            return Err(Error::msg(format!(
+            return Err(Error::shape(format!(
                 "operands could not be broadcast together with shapes {} {}",
                 fmt_shape(a),
                 fmt_shape(b)
@@ -203,7 +203,7 @@ fn bshape(chunks: &[Vec<usize>], idx: &[usize]) -> Vec<usize> {
 }
 
 fn broadcast_err(a: &[usize], b: &[usize]) -> Error {
-    Error::msg(format!(
+    Error::shape(format!(
         "blocks of shapes {} and {} do not broadcast",
         fmt_shape(a),
         fmt_shape(b)
@@ -283,7 +283,7 @@ impl<T: Elem> Array<T> {
                     let shape = b.shape().to_vec();
                     let out = f(b);
                     if out.shape() != shape.as_slice() {
-                        return Err(Error::msg(format!(
+                        return Err(Error::shape(format!(
                             "map_blocks: the function turned a block of shape {} into {}",
                             fmt_shape(&shape),
                             fmt_shape(out.shape())
@@ -390,7 +390,8 @@ impl<T: Elem> Array<T> {
                         vals.push(match g {
                             Some(g) => block_value(g.make()),
                             None => std::mem::take(
-                                it.next().ok_or_else(|| Error::msg("zip: missing input"))?,
+                                it.next()
+                                    .ok_or_else(|| Error::internal("zip: missing input"))?,
                             ),
                         });
                     }

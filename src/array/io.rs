@@ -39,8 +39,13 @@ pub fn descr<T: Elem>() -> &'static str {
     }
 }
 
-fn io_err(what: &str, path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::msg(format!("{what} {}: {e}", path.display()))
+fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
+    Error::io(format!("{what} {}", path.display()), e)
+}
+
+/// Malformed content of `path` (a `.npy` header, `meta.json`); no line number applies.
+fn bad_file(path: &Path, message: impl Into<String>) -> Error {
+    Error::parse(path.display().to_string(), 0, message)
 }
 
 /// The bytes of a version 1.0 `.npy` header for `shape`.
@@ -94,7 +99,7 @@ pub fn read_header(path: &Path) -> Result<NpyHeader> {
     f.read_exact_at(&mut pre[..10], 0)
         .map_err(|e| io_err("cannot read the header of", path, e))?;
     if &pre[..6] != b"\x93NUMPY" {
-        return Err(Error::msg(format!("{} is not a .npy file", path.display())));
+        return Err(bad_file(path, "not a .npy file (no \\x93NUMPY magic)"));
     }
     let (len, start) = if pre[6] == 1 {
         (u16::from_le_bytes([pre[8], pre[9]]) as usize, 10)
@@ -110,12 +115,7 @@ pub fn read_header(path: &Path) -> Result<NpyHeader> {
     f.read_exact_at(&mut dict, start as u64)
         .map_err(|e| io_err("cannot read the header of", path, e))?;
     let text = String::from_utf8_lossy(&dict).to_string();
-    let bad = || {
-        Error::msg(format!(
-            "{}: malformed .npy header {text:?}",
-            path.display()
-        ))
-    };
+    let bad = || bad_file(path, format!("malformed .npy header {text:?}"));
     let field = |name: &str| -> Option<usize> {
         text.find(&format!("'{name}'"))
             .map(|i| i + name.len() + 2)
@@ -306,19 +306,21 @@ fn block_file(idx: &[usize]) -> String {
 
 fn check_descr<T: Elem>(h: &NpyHeader, path: &Path) -> Result<()> {
     if h.descr != descr::<T>() {
-        return Err(Error::msg(format!(
-            "{} holds elements of type {:?}, but the array was asked for {} ({:?})",
-            path.display(),
-            h.descr,
-            T::DTYPE,
-            descr::<T>()
-        )));
+        return Err(bad_file(
+            path,
+            format!(
+                "holds elements of type {:?}, but the array was asked for {} ({:?})",
+                h.descr,
+                T::DTYPE,
+                descr::<T>()
+            ),
+        ));
     }
     if h.fortran_order {
-        return Err(Error::msg(format!(
-            "{} is in Fortran order, which from_npy does not read",
-            path.display()
-        )));
+        return Err(bad_file(
+            path,
+            "in Fortran order, which from_npy does not read",
+        ));
     }
     Ok(())
 }
@@ -337,11 +339,13 @@ pub fn from_npy<T: Elem>(path: impl AsRef<Path>, chunks: impl Into<Chunks>) -> R
         .len() as usize;
     let need = h.data_offset + h.shape.iter().product::<usize>() * T::WIDTH;
     if len < need {
-        return Err(Error::msg(format!(
-            "{} is {len} bytes, but a header of shape {} needs {need}",
-            path.display(),
-            fmt_shape(&h.shape)
-        )));
+        return Err(bad_file(
+            &path,
+            format!(
+                "{len} bytes, but a header of shape {} needs {need}",
+                fmt_shape(&h.shape)
+            ),
+        ));
     }
     let shape = h.shape.clone();
     let chunks = chunks.into().normalize(&shape, T::WIDTH)?;
@@ -381,7 +385,7 @@ pub fn from_npy<T: Elem>(path: impl AsRef<Path>, chunks: impl Into<Chunks>) -> R
                     }
                 }
                 let b = ArrayD::from_shape_vec(IxDyn(&bshape), data)
-                    .map_err(|e| Error::msg(format!("from_npy block: {e}")))?;
+                    .map_err(|e| Error::internal(format!("from_npy block: {e}")))?;
                 Ok(block_value(b))
             })
         })
@@ -397,20 +401,19 @@ pub fn from_dir<T: Elem>(dir: impl AsRef<Path>) -> Result<Array<T>> {
     let dir = dir.as_ref().to_path_buf();
     let mpath = dir.join("meta.json");
     let text = std::fs::read_to_string(&mpath).map_err(|e| io_err("cannot read", &mpath, e))?;
-    let meta: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| io_err("cannot parse", &mpath, e))?;
+    let meta: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::parse(mpath.display().to_string(), e.line() as u64, e.to_string()))?;
     let dtype = meta["dtype"].as_str().unwrap_or("");
     if dtype != T::DTYPE {
-        return Err(Error::msg(format!(
-            "{} holds {dtype} blocks, but the array was asked for {}",
-            dir.display(),
-            T::DTYPE
-        )));
+        return Err(bad_file(
+            &mpath,
+            format!("{dtype} blocks, but the array was asked for {}", T::DTYPE),
+        ));
     }
     let shape: Vec<usize> = serde_json::from_value(meta["shape"].clone())
-        .map_err(|e| io_err("bad shape in", &mpath, e))?;
+        .map_err(|e| bad_file(&mpath, format!("bad shape: {e}")))?;
     let chunks: Vec<Vec<usize>> = serde_json::from_value(meta["chunks"].clone())
-        .map_err(|e| io_err("bad chunks in", &mpath, e))?;
+        .map_err(|e| bad_file(&mpath, format!("bad chunks: {e}")))?;
     let chunks = Chunks::Explicit(chunks).normalize(&shape, T::WIDTH)?;
     let name = fresh("from_dir");
     let nb: Vec<usize> = chunks.iter().map(Vec::len).collect();
@@ -423,18 +426,20 @@ pub fn from_dir<T: Elem>(dir: impl AsRef<Path>) -> Result<Array<T>> {
                 let h = read_header(&path)?;
                 check_descr::<T>(&h, &path)?;
                 if h.shape != bshape {
-                    return Err(Error::msg(format!(
-                        "{} has shape {}, expected {}",
-                        path.display(),
-                        fmt_shape(&h.shape),
-                        fmt_shape(&bshape)
-                    )));
+                    return Err(bad_file(
+                        &path,
+                        format!(
+                            "block of shape {}, expected {}",
+                            fmt_shape(&h.shape),
+                            fmt_shape(&bshape)
+                        ),
+                    ));
                 }
                 let bytes = std::fs::read(&path).map_err(|e| io_err("cannot read", &path, e))?;
                 let mut data: Vec<T> = Vec::with_capacity(bshape.iter().product());
                 from_bytes(&bytes[h.data_offset.min(bytes.len())..], &mut data)?;
                 let b = ArrayD::from_shape_vec(IxDyn(&bshape), data)
-                    .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+                    .map_err(|e| bad_file(&path, e.to_string()))?;
                 Ok(block_value(b))
             })
         })

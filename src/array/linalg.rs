@@ -78,7 +78,7 @@ pub(crate) fn gemm<T: LinalgElem>(
 
 fn to2<T: Elem>(b: ArrayD<T>, what: &str) -> Result<ndarray::Array2<T>> {
     b.into_dimensionality::<Ix2>()
-        .map_err(|e| Error::msg(format!("{what}: block is not 2-d: {e}")))
+        .map_err(|e| Error::internal(format!("{what}: block is not 2-d: {e}")))
 }
 
 /// Reshapes a block for a contraction: permute to `perm`, then view as `(rows, cols)`.
@@ -90,7 +90,7 @@ fn as_matrix<'a, T: Elem>(
     let p = b.permuted_axes(IxDyn(perm));
     let rows: usize = p.shape()[..split].iter().product();
     let cols: usize = p.shape()[split..].iter().product();
-    let bad = |e: ndarray::ShapeError| Error::msg(format!("tensordot block reshape: {e}"));
+    let bad = |e: ndarray::ShapeError| Error::internal(format!("tensordot block reshape: {e}"));
     if p.ndim() == 2 && split == 1 {
         return Ok(p.into_dimensionality::<Ix2>().map_err(bad)?.into());
     }
@@ -109,7 +109,7 @@ impl<T: LinalgElem> Array<T> {
     pub fn dot(&self, other: &Array<T>) -> Array<T> {
         bail_err!(self, other);
         match (self.ndim(), other.ndim()) {
-            (0, _) | (_, 0) => Array::failed(Error::msg("dot: use * for 0-d arrays")),
+            (0, _) | (_, 0) => Array::failed(Error::shape("dot: use * for 0-d arrays")),
             (a, b) => tensordot(self, other, &[a - 1], &[b.saturating_sub(2)]),
         }
     }
@@ -117,7 +117,7 @@ impl<T: LinalgElem> Array<T> {
     /// Matrix product: like [`dot`](Self::dot) for 1-d and 2-d arrays.
     pub fn matmul(&self, other: &Array<T>) -> Array<T> {
         if self.ndim() > 2 || other.ndim() > 2 {
-            return Array::failed(Error::msg(format!(
+            return Array::failed(Error::shape(format!(
                 "matmul: batched products are not supported (shapes {} and {})",
                 fmt_shape(&self.shape),
                 fmt_shape(&other.shape)
@@ -140,7 +140,7 @@ pub fn tensordot<T: LinalgElem>(
         || a_axes.iter().any(|&x| x >= a.ndim())
         || b_axes.iter().any(|&x| x >= b.ndim())
     {
-        return Array::failed(Error::msg(format!(
+        return Array::failed(Error::shape(format!(
             "tensordot: axes {a_axes:?} and {b_axes:?} do not fit shapes {} and {}",
             fmt_shape(&a.shape),
             fmt_shape(&b.shape)
@@ -148,7 +148,7 @@ pub fn tensordot<T: LinalgElem>(
     }
     for (&x, &y) in a_axes.iter().zip(b_axes) {
         if a.shape[x] != b.shape[y] {
-            return Array::failed(Error::msg(format!(
+            return Array::failed(Error::shape(format!(
                 "shapes {} and {} not aligned: axis {x} ({}) != axis {y} ({})",
                 fmt_shape(&a.shape),
                 fmt_shape(&b.shape),
@@ -238,7 +238,7 @@ pub fn tensordot<T: LinalgElem>(
                                 sb,
                             )?;
                             if x.dim().1 != y.dim().0 {
-                                return Err(Error::msg(format!(
+                                return Err(Error::internal(format!(
                                     "dot: block shapes {:?} and {:?} not aligned",
                                     x.dim(),
                                     y.dim()
@@ -263,9 +263,9 @@ pub fn tensordot<T: LinalgElem>(
                         task(&sname, &kidx, grp.to_vec(), |inp| {
                             let mut acc = take_block::<T>(&mut inp[0])?;
                             for v in inp[1..].iter_mut() {
-                                let x = v
-                                    .downcast_ref::<ArrayD<T>>()
-                                    .ok_or_else(|| Error::msg("dot: partial of the wrong type"))?;
+                                let x = v.downcast_ref::<ArrayD<T>>().ok_or_else(|| {
+                                    Error::internal("dot: partial of the wrong type")
+                                })?;
                                 acc.zip_mut_with(x, |p, &q| *p += q);
                             }
                             Ok(block_value(acc))
@@ -287,7 +287,7 @@ pub fn tensordot<T: LinalgElem>(
                     c
                 } else {
                     c.into_shape_with_order(IxDyn(&shp))
-                        .map_err(|e| Error::msg(format!("dot output: {e}")))?
+                        .map_err(|e| Error::internal(format!("dot output: {e}")))?
                 };
                 Ok(block_value(c))
             })
@@ -316,7 +316,7 @@ fn qr_block<T: LinalgElem>(a: ArrayView2<'_, T>, want_q: bool) -> (Option<Array2
 fn vstack<T: Elem>(parts: &[Array2<T>]) -> Result<Array2<T>> {
     let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
     ndarray::concatenate(ndarray::Axis(0), &views)
-        .map_err(|e| Error::msg(format!("stacking R factors: {e}")))
+        .map_err(|e| Error::internal(format!("stacking R factors: {e}")))
 }
 
 /// The R tree: final R node (n×n or smaller) and, when `want_q`, for every input an
@@ -397,7 +397,7 @@ fn r_tree<T: LinalgElem>(
 
 fn tall_skinny<T: LinalgElem>(a: &Array<T>, what: &str) -> Result<Array<T>> {
     if a.ndim() != 2 {
-        return Err(Error::msg(format!(
+        return Err(Error::shape(format!(
             "{what}: needs a 2-d array, got shape {}",
             fmt_shape(&a.shape)
         )));
@@ -606,7 +606,7 @@ pub fn svd_compressed(
         return Err(super::copy_err(e));
     }
     if a.ndim() != 2 || k == 0 || k > a.shape[0].min(a.shape[1]) {
-        return Err(Error::msg(format!(
+        return Err(Error::shape(format!(
             "svd_compressed: need a 2-d array and 0 < k <= min(shape), got k={k} and shape {}",
             fmt_shape(&a.shape)
         )));

@@ -241,7 +241,7 @@ pub(crate) fn literal(name: &Arc<str>, idx: &[usize], value: Value) -> NodeRef {
 /// Moves a block out of a task input (no copy when the task is its last consumer).
 pub(crate) fn take_block<T: Elem>(v: &mut Value) -> Result<ArrayD<T>> {
     std::mem::take(v).take::<ArrayD<T>>().map_err(|v| {
-        Error::msg(format!(
+        Error::internal(format!(
             "array block has type {}, expected {}",
             v.type_name(),
             std::any::type_name::<ArrayD<T>>()
@@ -253,7 +253,7 @@ pub(crate) fn take_block<T: Elem>(v: &mut Value) -> Result<ArrayD<T>> {
 /// tasks still need the block).
 pub(crate) fn borrow_block<T: Elem>(v: &Value) -> Result<&ArrayD<T>> {
     v.downcast_ref::<ArrayD<T>>().ok_or_else(|| {
-        Error::msg(format!(
+        Error::internal(format!(
             "array block has type {}, expected {}",
             v.type_name(),
             std::any::type_name::<ArrayD<T>>()
@@ -264,7 +264,7 @@ pub(crate) fn borrow_block<T: Elem>(v: &Value) -> Result<&ArrayD<T>> {
 /// Moves any value out of a task input.
 pub(crate) fn take_any<P: Clone + Send + Sync + 'static>(v: &mut Value) -> Result<P> {
     std::mem::take(v).take::<P>().map_err(|v| {
-        Error::msg(format!(
+        Error::internal(format!(
             "array task input has type {}, expected {}",
             v.type_name(),
             std::any::type_name::<P>()
@@ -525,7 +525,7 @@ impl<T: Elem> Array<T> {
     pub fn block(&self, idx: &[usize]) -> Result<Array<T>> {
         let nb = self.numblocks();
         if idx.len() != nb.len() || idx.iter().zip(&nb).any(|(i, n)| i >= n) {
-            return Err(Error::msg(format!(
+            return Err(Error::shape(format!(
                 "block index {idx:?} out of range for a grid of {nb:?} blocks"
             )));
         }
@@ -561,7 +561,7 @@ impl<T: Elem> Array<T> {
     /// When the array does not have exactly one element.
     pub fn compute_scalar(&self, rt: &Runtime) -> Result<T> {
         if self.len() != 1 {
-            return Err(Error::msg(format!(
+            return Err(Error::shape(format!(
                 "compute_scalar of an array of shape {}",
                 fmt_shape(&self.shape)
             )));
@@ -570,7 +570,7 @@ impl<T: Elem> Array<T> {
         a.iter()
             .next()
             .copied()
-            .ok_or_else(|| Error::msg("compute_scalar: no element"))
+            .ok_or_else(|| Error::internal("compute_scalar: no element"))
     }
 
     /// Computes the blocks on `rt` and returns an array whose blocks are those results, held
@@ -605,11 +605,11 @@ pub(crate) fn assemble<T: Elem>(
     mut blocks: Vec<ArrayD<T>>,
 ) -> Result<ArrayD<T>> {
     if blocks.len() == 1 {
-        let b = blocks.pop().ok_or_else(|| Error::msg("no block"))?;
+        let b = blocks.pop().ok_or_else(|| Error::internal("no block"))?;
         if b.shape() == shape {
             return Ok(b);
         }
-        return Err(Error::msg(format!(
+        return Err(Error::internal(format!(
             "block has shape {}, expected {}",
             fmt_shape(b.shape()),
             fmt_shape(shape)
@@ -627,7 +627,7 @@ pub(crate) fn assemble<T: Elem>(
             );
         }
         if view.shape() != b.shape() {
-            return Err(Error::msg(format!(
+            return Err(Error::internal(format!(
                 "block {idx:?} has shape {}, expected {}",
                 fmt_shape(b.shape()),
                 fmt_shape(view.shape())
@@ -712,16 +712,16 @@ pub(crate) fn norm_axis(axis: isize, ndim: usize, what: &str) -> Result<usize> {
     let n = ndim as isize;
     let a = if axis < 0 { axis + n } else { axis };
     if a < 0 || a >= n {
-        return Err(Error::msg(format!(
+        return Err(Error::shape(format!(
             "{what}: axis {axis} is out of bounds for an array of {ndim} dimensions"
         )));
     }
     Ok(a as usize)
 }
 
-/// A copy of a shared error (errors are not `Clone`): same message.
+/// A copy of a shared error (errors are not `Clone`): same kind and message.
 pub(crate) fn copy_err(e: &Error) -> Error {
-    Error::msg(e.to_string())
+    e.duplicate()
 }
 
 /// Returns early with a failed array when `$a` carries an error.

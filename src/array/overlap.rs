@@ -42,7 +42,7 @@ impl<T: Elem> Array<T> {
         bail_err!(self);
         let nd = self.ndim();
         if depth.len() != nd {
-            return Array::failed(Error::msg(format!(
+            return Array::failed(Error::shape(format!(
                 "map_overlap: {} depths for an array of shape {}",
                 depth.len(),
                 fmt_shape(&self.shape)
@@ -59,7 +59,7 @@ impl<T: Elem> Array<T> {
                         }
                     })
                     .collect();
-                return Array::failed(Error::msg(format!(
+                return Array::failed(Error::shape(format!(
                     "map_overlap: axis {a} has blocks {:?} shorter than the depth {}; rechunk to {want:?} first",
                     self.chunks[a], depth[a]
                 )));
@@ -138,7 +138,7 @@ impl<T: Elem> Array<T> {
                             dst.slice_axis_inplace(Axis(a), Slice::from(d));
                         }
                         if src.shape() != dst.shape() {
-                            return Err(Error::msg("map_overlap: halo shapes differ"));
+                            return Err(Error::internal("map_overlap: halo shapes differ"));
                         }
                         dst.assign(&src);
                     }
@@ -174,7 +174,7 @@ impl<T: Elem> Array<T> {
                     }
                     let out = f(ext);
                     if out.shape() != ext_shape.as_slice() {
-                        return Err(Error::msg(format!(
+                        return Err(Error::shape(format!(
                             "map_overlap: the function turned a block of shape {} into {}",
                             fmt_shape(&ext_shape),
                             fmt_shape(out.shape())

@@ -254,7 +254,7 @@ pub fn uniform_range(
     high: f64,
 ) -> Result<Array<f64>> {
     if high < low || !(low.is_finite() && high.is_finite()) {
-        return Err(Error::msg(format!(
+        return Err(Error::input(format!(
             "uniform: need finite low <= high, got low={low} high={high}"
         )));
     }
@@ -281,7 +281,7 @@ pub fn normal(
     std: f64,
 ) -> Result<Array<f64>> {
     if std < 0.0 || !std.is_finite() || !mean.is_finite() {
-        return Err(Error::msg(format!(
+        return Err(Error::input(format!(
             "normal: need finite mean and std >= 0, got mean={mean} std={std}"
         )));
     }
@@ -308,7 +308,7 @@ pub fn integers(
     high: i64,
 ) -> Result<Array<i64>> {
     if high <= low {
-        return Err(Error::msg(format!(
+        return Err(Error::input(format!(
             "integers: need low < high, got low={low} high={high}"
         )));
     }

@@ -81,7 +81,7 @@ impl Axes {
                 for &a in l {
                     let r = super::norm_axis(a, ndim, what)?;
                     if out.contains(&r) {
-                        return Err(Error::msg(format!("{what}: axis {a} repeated in {l:?}")));
+                        return Err(Error::shape(format!("{what}: axis {a} repeated in {l:?}")));
                     }
                     out.push(r);
                 }
@@ -707,7 +707,7 @@ pub(crate) fn reduce<T: Elem, K: Kind<T>>(
     bail_err!(x);
     let red = try_arr!(axes.resolve(x.ndim(), op));
     if needs_identity && red.iter().any(|&a| x.shape[a] == 0) {
-        return Array::failed(Error::msg(format!(
+        return Array::failed(Error::shape(format!(
             "{op}: zero-size reduction over axes {red:?} of an array of shape {} has no identity",
             fmt_shape(&x.shape)
         )));
@@ -776,7 +776,7 @@ pub(crate) fn reduce<T: Elem, K: Kind<T>>(
                             IxDyn(&sshape),
                             &mut buf[..n * inner],
                         )
-                        .map_err(|e| Error::msg(format!("strip view: {e}")))?;
+                        .map_err(|e| Error::internal(format!("strip view: {e}")))?;
                         gen.fill(&bidx, &sstart, r, view.view_mut());
                         let part = chunk_view(&*kind, view.view(), &red, pos_for(&sshape, &sstart));
                         if axis0_kept {
@@ -793,12 +793,14 @@ pub(crate) fn reduce<T: Elem, K: Kind<T>>(
                     }
                     if axis0_kept {
                         acc = Some(if rows_parts.len() == 1 {
-                            rows_parts.pop().ok_or_else(|| Error::msg("no strip"))?
+                            rows_parts
+                                .pop()
+                                .ok_or_else(|| Error::internal("no strip"))?
                         } else {
                             K::P::concat0(rows_parts)
                         });
                     }
-                    let acc = acc.ok_or_else(|| Error::msg("empty reduction strip"))?;
+                    let acc = acc.ok_or_else(|| Error::internal("empty reduction strip"))?;
                     Ok(crate::graph::Value::new(acc))
                 })
             } else {
@@ -857,12 +859,12 @@ pub(crate) fn reduce<T: Elem, K: Kind<T>>(
                     .collect();
                 task(&name, nidx, deps, move |inp| {
                     let mut it = inp.iter_mut();
-                    let first = it.next().ok_or_else(|| Error::msg("empty combine"))?;
+                    let first = it.next().ok_or_else(|| Error::internal("empty combine"))?;
                     let mut acc: K::P = take_any(first)?;
                     for v in it {
-                        let p = v
-                            .downcast_ref::<K::P>()
-                            .ok_or_else(|| Error::msg("reduction partial of the wrong type"))?;
+                        let p = v.downcast_ref::<K::P>().ok_or_else(|| {
+                            Error::internal("reduction partial of the wrong type")
+                        })?;
                         acc.merge(p);
                     }
                     Ok(crate::graph::Value::new(acc))
@@ -906,7 +908,7 @@ pub(crate) fn reduce<T: Elem, K: Kind<T>>(
                 let out = kind.finish(p);
                 let out = out
                     .into_shape_with_order(IxDyn(&oshape))
-                    .map_err(|e| Error::msg(format!("reduction output shape: {e}")))?;
+                    .map_err(|e| Error::internal(format!("reduction output shape: {e}")))?;
                 Ok(super::block_value(out))
             })
         })
@@ -1154,7 +1156,7 @@ impl<T: Num> Array<T> {
                     let mut a = take_block::<T>(&mut inp[0])?;
                     let c = take_block::<T>(&mut inp[1])?;
                     if c.broadcast(a.raw_dim()).is_none() {
-                        return Err(Error::msg("cumsum: carry does not broadcast"));
+                        return Err(Error::internal("cumsum: carry does not broadcast"));
                     }
                     a.zip_mut_with(&c, |x, &y| *x = *x + y);
                     Ok(super::block_value(a))

@@ -41,7 +41,7 @@ impl<T: Elem> Array<T> {
                 .iter()
                 .any(|&a| a >= nd || std::mem::replace(&mut seen[a], true))
         {
-            return Array::failed(Error::msg(format!(
+            return Array::failed(Error::shape(format!(
                 "transpose: axes {axes:?} are not a permutation of the {nd} axes of shape {}",
                 fmt_shape(&self.shape)
             )));
@@ -105,7 +105,7 @@ impl<T: Elem> Array<T> {
             .filter(|e| !matches!(e, SliceInfoElem::NewAxis))
             .count();
         if used > nd {
-            return Array::failed(Error::msg(format!(
+            return Array::failed(Error::shape(format!(
                 "slice: {used} indices for an array of shape {}",
                 fmt_shape(&self.shape)
             )));
@@ -136,7 +136,7 @@ impl<T: Elem> Array<T> {
                     let len = self.shape[ax] as isize;
                     let j = if i < 0 { i + len } else { i };
                     if j < 0 || j >= len {
-                        return Array::failed(Error::msg(format!(
+                        return Array::failed(Error::shape(format!(
                             "slice: index {i} is out of bounds for axis {ax} with size {len}"
                         )));
                     }
@@ -148,7 +148,7 @@ impl<T: Elem> Array<T> {
                 }
                 SliceInfoElem::Slice { start, end, step } => {
                     if step == 0 {
-                        return Array::failed(Error::msg("slice: step cannot be zero"));
+                        return Array::failed(Error::shape("slice: step cannot be zero"));
                     }
                     let len = self.shape[ax] as isize;
                     let clampi = |v: isize| -> usize {
@@ -261,7 +261,7 @@ impl<T: Elem> Array<T> {
         let axis = try_arr!(super::norm_axis(axis as isize, self.ndim(), "take"));
         let len = self.shape[axis];
         if let Some(&bad) = indices.iter().find(|&&i| i >= len) {
-            return Array::failed(Error::msg(format!(
+            return Array::failed(Error::shape(format!(
                 "take: index {bad} is out of bounds for axis {axis} with size {len}"
             )));
         }
@@ -331,7 +331,7 @@ impl<T: Elem> Array<T> {
     pub fn expand_dims(&self, axis: usize) -> Array<T> {
         bail_err!(self);
         if axis > self.ndim() {
-            return Array::failed(Error::msg(format!(
+            return Array::failed(Error::shape(format!(
                 "expand_dims: axis {axis} is out of bounds for {} dimensions",
                 self.ndim() + 1
             )));
@@ -375,13 +375,13 @@ impl<T: Elem> Array<T> {
         } else if n_infer == 0 {
             new_shape.iter().map(|&d| d as usize).collect()
         } else {
-            return Array::failed(Error::msg(format!(
+            return Array::failed(Error::shape(format!(
                 "reshape: cannot reshape an array of shape {} into {new_shape:?}",
                 fmt_shape(&self.shape)
             )));
         };
         if shape.iter().product::<usize>() != total {
-            return Array::failed(Error::msg(format!(
+            return Array::failed(Error::shape(format!(
                 "reshape: cannot reshape an array of shape {} ({total} elements) into {}",
                 fmt_shape(&self.shape),
                 fmt_shape(&shape)
@@ -410,7 +410,7 @@ impl<T: Elem> Array<T> {
                     };
                     let out = b
                         .into_shape_with_order(IxDyn(&bshape))
-                        .map_err(|e| Error::msg(format!("reshape block: {e}")))?;
+                        .map_err(|e| Error::internal(format!("reshape block: {e}")))?;
                     Ok(block_value(out))
                 })
             })
@@ -505,7 +505,7 @@ fn reshape_plan(
         }
     }
     if bad || out_chunks.len() != outs.len() {
-        return Err(Error::msg(format!(
+        return Err(Error::shape(format!(
             "reshape from {} to {} is not possible with chunks {:?} block by block; rechunk to {:?} first",
             fmt_shape(ins),
             fmt_shape(outs),
@@ -527,7 +527,7 @@ fn gcd(a: usize, b: usize) -> usize {
 /// Joins arrays along an existing axis (other axes must have equal lengths).
 pub fn concatenate<T: Elem>(arrays: &[Array<T>], axis: usize) -> Array<T> {
     let Some(first) = arrays.first() else {
-        return Array::failed(Error::msg("concatenate: no arrays"));
+        return Array::failed(Error::shape("concatenate: no arrays"));
     };
     for a in arrays {
         bail_err!(a);
@@ -536,7 +536,7 @@ pub fn concatenate<T: Elem>(arrays: &[Array<T>], axis: usize) -> Array<T> {
     let axis = try_arr!(super::norm_axis(axis as isize, nd, "concatenate"));
     for a in arrays {
         if a.ndim() != nd || (0..nd).any(|d| d != axis && a.shape[d] != first.shape[d]) {
-            return Array::failed(Error::msg(format!(
+            return Array::failed(Error::shape(format!(
                 "concatenate along axis {axis}: shapes {} and {} do not match on the other axes",
                 fmt_shape(&first.shape),
                 fmt_shape(&a.shape)
@@ -591,12 +591,12 @@ pub fn concatenate<T: Elem>(arrays: &[Array<T>], axis: usize) -> Array<T> {
 /// Joins arrays of equal shape along a new axis.
 pub fn stack<T: Elem>(arrays: &[Array<T>], axis: usize) -> Array<T> {
     let Some(first) = arrays.first() else {
-        return Array::failed(Error::msg("stack: no arrays"));
+        return Array::failed(Error::shape("stack: no arrays"));
     };
     for a in arrays {
         bail_err!(a);
         if a.shape != first.shape {
-            return Array::failed(Error::msg(format!(
+            return Array::failed(Error::shape(format!(
                 "stack: shapes {} and {} differ",
                 fmt_shape(&first.shape),
                 fmt_shape(&a.shape)
@@ -604,7 +604,7 @@ pub fn stack<T: Elem>(arrays: &[Array<T>], axis: usize) -> Array<T> {
         }
     }
     if axis > first.ndim() {
-        return Array::failed(Error::msg(format!(
+        return Array::failed(Error::shape(format!(
             "stack: axis {axis} is out of bounds for {} dimensions",
             first.ndim() + 1
         )));

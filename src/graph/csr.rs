@@ -85,6 +85,15 @@ impl Csr {
         (self.offsets[i + 1] - self.offsets[i]) as usize
     }
 
+    /// The first `(row, target)` whose target is not below `n`: a row naming a node that does
+    /// not exist.
+    pub(crate) fn target_out_of_range(&self, n: usize) -> Option<(u32, u32)> {
+        let bad = self.targets.iter().position(|&t| t as usize >= n)?;
+        // The row holding flat position `bad`: the last offset at or below it.
+        let row = self.offsets.partition_point(|&o| o as usize <= bad) - 1;
+        Some((row as u32, self.targets[bad]))
+    }
+
     /// The reverse adjacency over `n` nodes: `j` is in `t.row(i)` for every `i` in `self.row(j)`.
     /// Rows of the result are in increasing order of `j`.
     pub fn transpose(&self, n: usize) -> Csr {

@@ -21,6 +21,7 @@
 
 use std::fmt::Write as _;
 
+use crate::error::{Error, Result};
 use crate::graph::{Csr, Key};
 
 /// Above about this many nodes Graphviz takes minutes to lay a graph out and the picture is no
@@ -46,10 +47,10 @@ const VALUE: f64 = 0.97;
 ///
 /// Graphs beyond [`LARGE_GRAPH_NODES`] nodes are rendered too, but Graphviz struggles with them.
 ///
-/// # Panics
+/// # Errors
 ///
-/// If `ops`, `deps` or `priority` do not have one entry per key, or a dependency is not a valid
-/// task index.
+/// [`ErrorKind::Input`](crate::ErrorKind::Input) if `ops`, `deps` or `priority` do not have
+/// one entry per key, or a dependency is not a valid task index.
 ///
 /// ```
 /// use brisk::Key;
@@ -59,32 +60,38 @@ const VALUE: f64 = 0.97;
 /// let keys = [Key::from(("load", 0)), Key::from(("load", 1)), Key::from("total")];
 /// let ops = ["load", "load", "sum"];
 /// let deps = Csr::from_rows([vec![], vec![], vec![0, 1]]);
-/// let dot = render_dot(&keys, &ops, &deps, Some(&[0, 1, 2]));
+/// let dot = render_dot(&keys, &ops, &deps, Some(&[0, 1, 2]))?;
 /// assert!(dot.starts_with("digraph"));
 /// assert!(dot.contains("n0 -> n2;") && dot.contains("n1 -> n2;"));
 /// assert!(dot.contains(r#"label="(\"load\", 0)\nload\n#0""#));
+/// assert!(render_dot(&keys, &ops[..2], &deps, None).is_err());
+/// # Ok::<(), brisk::Error>(())
 /// ```
-pub fn render_dot(keys: &[Key], ops: &[&str], deps: &Csr, priority: Option<&[u32]>) -> String {
+pub fn render_dot(
+    keys: &[Key],
+    ops: &[&str],
+    deps: &Csr,
+    priority: Option<&[u32]>,
+) -> Result<String> {
     let n = keys.len();
-    assert_eq!(
-        ops.len(),
-        n,
-        "render_dot: {} ops for {n} keys (need one per key)",
-        ops.len()
-    );
-    assert_eq!(
-        deps.len(),
-        n,
-        "render_dot: {} dependency rows for {n} keys (need one per key)",
-        deps.len()
-    );
+    let per_key = |what: &str, len: usize| {
+        if len == n {
+            Ok(())
+        } else {
+            Err(Error::input(format!(
+                "render_dot: {len} {what} for {n} keys (need one per key)"
+            )))
+        }
+    };
+    per_key("ops", ops.len())?;
+    per_key("dependency rows", deps.len())?;
     if let Some(p) = priority {
-        assert_eq!(
-            p.len(),
-            n,
-            "render_dot: {} priorities for {n} keys (need one per key)",
-            p.len()
-        );
+        per_key("priorities", p.len())?;
+    }
+    if let Some((task, dep)) = deps.target_out_of_range(n) {
+        return Err(Error::input(format!(
+            "render_dot: task {task} depends on task {dep}, but there are only {n} tasks"
+        )));
     }
     let range = priority.and_then(|p| Some((*p.iter().min()?, *p.iter().max()?)));
 
@@ -127,10 +134,6 @@ pub fn render_dot(keys: &[Key], ops: &[&str], deps: &Csr, priority: Option<&[u32
         let stamp = i as u32 + 1;
         for &d in deps.row(i as u32) {
             let du = d as usize;
-            assert!(
-                du < n,
-                "render_dot: task {i} depends on task {d}, but there are only {n} tasks"
-            );
             if seen[du] == stamp {
                 continue;
             }
@@ -139,7 +142,7 @@ pub fn render_dot(keys: &[Key], ops: &[&str], deps: &Csr, priority: Option<&[u32
         }
     }
     out.push_str("}\n");
-    out
+    Ok(out)
 }
 
 /// The fill of priority `p` on a `lo..=hi` range, as a Graphviz HSV color `"h s v"`.
@@ -188,7 +191,7 @@ mod tests {
     #[test]
     fn every_node_and_edge() {
         let (keys, ops, deps) = diamond();
-        let dot = render_dot(&keys, &ops, &deps, None);
+        let dot = render_dot(&keys, &ops, &deps, None).unwrap();
         assert!(dot.starts_with("digraph brisk {\n"));
         assert!(dot.ends_with("}\n"));
         assert!(dot.contains("n0 [label=\"a\\nload\"];"), "{dot}");
@@ -215,7 +218,7 @@ mod tests {
     #[test]
     fn priority_colors_and_labels() {
         let (keys, ops, deps) = diamond();
-        let dot = render_dot(&keys, &ops, &deps, Some(&[10, 11, 13, 12]));
+        let dot = render_dot(&keys, &ops, &deps, Some(&[10, 11, 13, 12])).unwrap();
         assert!(
             dot.contains("#10\", fillcolor=\"0.667 0.450 0.970\""),
             "{dot}"
@@ -237,7 +240,7 @@ mod tests {
     fn single_priority_value_is_first_color() {
         let keys = vec![Key::from("only")];
         let deps = Csr::from_rows([Vec::<u32>::new()]);
-        let dot = render_dot(&keys, &["f"], &deps, Some(&[5]));
+        let dot = render_dot(&keys, &["f"], &deps, Some(&[5])).unwrap();
         assert!(dot.contains("fillcolor=\"0.667 0.450 0.970\""), "{dot}");
     }
 
@@ -245,7 +248,7 @@ mod tests {
     fn escapes_quotes_backslashes_and_newlines() {
         let keys = vec![Key::from("say \"hi\"\\now\nnext")];
         let deps = Csr::from_rows([Vec::<u32>::new()]);
-        let dot = render_dot(&keys, &["op\"x"], &deps, None);
+        let dot = render_dot(&keys, &["op\"x"], &deps, None).unwrap();
         assert!(
             dot.contains(r#"n0 [label="say \"hi\"\\now\nnext\nop\"x"];"#),
             "{dot}"
@@ -270,14 +273,14 @@ mod tests {
     fn duplicate_dependencies_give_one_edge_and_empty_ops_are_omitted() {
         let keys = vec![Key::from("x"), Key::from("y")];
         let deps = Csr::from_rows([vec![], vec![0, 0, 0]]);
-        let dot = render_dot(&keys, &["", ""], &deps, None);
+        let dot = render_dot(&keys, &["", ""], &deps, None).unwrap();
         assert_eq!(dot.matches("n0 -> n1;").count(), 1);
         assert!(dot.contains("n0 [label=\"x\"];"));
     }
 
     #[test]
     fn empty_graph() {
-        let dot = render_dot(&[], &[], &Csr::new(), Some(&[]));
+        let dot = render_dot(&[], &[], &Csr::new(), Some(&[])).unwrap();
         assert!(dot.starts_with("digraph brisk {"));
         assert!(!dot.contains(" n0"));
     }
@@ -290,23 +293,35 @@ mod tests {
         let ops = vec!["f"; n];
         let deps = Csr::from_rows((0..n as u32).map(|i| if i == 0 { vec![] } else { vec![i - 1] }));
         let order: Vec<u32> = (0..n as u32).collect();
-        let dot = render_dot(&keys, &ops, &deps, Some(&order));
+        let dot = render_dot(&keys, &ops, &deps, Some(&order)).unwrap();
         assert_eq!(dot.matches(" -> ").count(), n - 1);
         assert!(dot.contains(&format!("n{} [", n - 1)));
     }
 
     #[test]
-    #[should_panic(expected = "depends on task 9")]
-    fn bad_dependency_panics() {
+    fn bad_dependency_is_an_error() {
         let keys = vec![Key::from("x")];
         let deps = Csr::from_rows([vec![9]]);
-        let _ = render_dot(&keys, &["f"], &deps, None);
+        let err = render_dot(&keys, &["f"], &deps, None).unwrap_err();
+        assert!(matches!(err.kind(), crate::ErrorKind::Input(_)), "{err}");
+        assert!(
+            err.to_string()
+                .contains("task 0 depends on task 9, but there are only 1 tasks"),
+            "{err}"
+        );
     }
 
     #[test]
-    #[should_panic(expected = "ops for")]
-    fn mismatched_ops_panics() {
-        let (keys, _, deps) = diamond();
-        let _ = render_dot(&keys, &["f"], &deps, None);
+    fn mismatched_arguments_are_errors() {
+        let (keys, ops, deps) = diamond();
+        let err = render_dot(&keys, &["f"], &deps, None).unwrap_err();
+        assert!(err.to_string().contains("1 ops for 4 keys"), "{err}");
+        let err = render_dot(&keys, &ops, &Csr::new(), None).unwrap_err();
+        assert!(
+            err.to_string().contains("0 dependency rows for 4 keys"),
+            "{err}"
+        );
+        let err = render_dot(&keys, &ops, &deps, Some(&[0, 1])).unwrap_err();
+        assert!(err.to_string().contains("2 priorities for 4 keys"), "{err}");
     }
 }

@@ -417,12 +417,7 @@ impl Graph {
         let probe = self.shallow_clone();
         let plan = probe.plan_ids(&outputs, &PlanOptions { fuse: false })?;
         let ops: Vec<&str> = plan.ops.iter().map(|o| o.name()).collect();
-        Ok(dot::render_dot(
-            &plan.keys,
-            &ops,
-            &plan.deps,
-            Some(&plan.priority),
-        ))
+        dot::render_dot(&plan.keys, &ops, &plan.deps, Some(&plan.priority))
     }
 
     /// A copy sharing ops and values (reference counted).

@@ -81,13 +81,26 @@ const NONE: u32 = u32::MAX;
 ///
 /// The graph must be acyclic. On a cyclic graph the result is still a permutation (tasks that
 /// Kahn's sweep reaches first, in that order, then the rest by id) but cannot be topological.
-pub fn order(deps: &Csr, dependents: &Csr, tie: &dyn Fn(u32, u32) -> Ordering) -> Vec<u32> {
+///
+/// # Errors
+/// [`ErrorKind::Input`](crate::ErrorKind::Input) when `dependents` does not have one row per
+/// task or as many edges as `deps`, or either names a task that does not exist.
+pub fn order(
+    deps: &Csr,
+    dependents: &Csr,
+    tie: &dyn Fn(u32, u32) -> Ordering,
+) -> crate::Result<Vec<u32>> {
+    crate::graph::pressure::check_adjacency("order", deps, dependents)?;
+    Ok(order_checked(deps, dependents, tie))
+}
+
+/// [`order`] of arguments already checked (the planner's, which builds them itself).
+pub(crate) fn order_checked(
+    deps: &Csr,
+    dependents: &Csr,
+    tie: &dyn Fn(u32, u32) -> Ordering,
+) -> Vec<u32> {
     let n = deps.len();
-    assert_eq!(
-        dependents.len(),
-        n,
-        "order: dependents must have one row per task"
-    );
     if n == 0 {
         return Vec::new();
     }
@@ -1483,7 +1496,35 @@ fn mix(x: u32, salt: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::pressure::pressure;
+
+    /// The public functions with their argument checks unwrapped (the graphs here are valid).
+    fn order(deps: &Csr, dependents: &Csr, tie: &dyn Fn(u32, u32) -> Ordering) -> Vec<u32> {
+        super::order(deps, dependents, tie).unwrap()
+    }
+    fn pressure(
+        deps: &Csr,
+        dependents: &Csr,
+        priority: &[u32],
+    ) -> crate::graph::pressure::Pressure {
+        crate::graph::pressure::pressure(deps, dependents, priority).unwrap()
+    }
+
+    #[test]
+    fn mismatched_arguments_are_errors() {
+        let deps = Csr::from_rows([vec![], vec![0u32]]);
+        let err = super::order(&deps, &Csr::from_rows([vec![1u32]]), &by_id).unwrap_err();
+        assert!(matches!(err.kind(), crate::ErrorKind::Input(_)), "{err}");
+        assert!(
+            err.to_string().contains("1 dependents rows for 2 tasks"),
+            "{err}"
+        );
+        let bad = Csr::from_rows([vec![], vec![7u32]]);
+        let err = super::order(&bad, &deps.transpose(2), &by_id).unwrap_err();
+        assert!(
+            err.to_string().contains("task 1 depends on task 7"),
+            "{err}"
+        );
+    }
 
     /// A graph from `(key, deps)` pairs; returns keys, deps and dependents.
     fn graph(tasks: &[(&str, &[&str])]) -> (Vec<String>, Csr, Csr) {

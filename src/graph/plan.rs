@@ -179,7 +179,7 @@ pub(super) fn build(graph: Graph, outputs: &[TaskId], options: &PlanOptions) -> 
     let n = parts.keys.len();
     let order_start = Instant::now();
     let keys = &parts.keys;
-    let mut priority = order::order(
+    let mut priority = order::order_checked(
         unique_deps.as_ref().unwrap_or(&parts.deps),
         &dependents,
         &|a: u32, b: u32| keys[a as usize].cmp(&keys[b as usize]),

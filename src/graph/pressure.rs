@@ -15,6 +15,7 @@
 //! the closed form (the two agree on topological orders; the replay also defines a value for
 //! orders that are not topological, like Dask's).
 
+use crate::error::{Error, Result};
 use crate::graph::csr::Csr;
 
 /// Pressure of one order: the per-step series and its maximum and mean.
@@ -35,24 +36,57 @@ pub struct Pressure {
 /// `priority` should be a permutation of `0..n`; if it is not, tasks run in ascending
 /// `(priority, id)` order, which is what Dask's `sorted(dsk, key=o.__getitem__)` does for a
 /// dict in id order.
-pub fn pressure(deps: &Csr, dependents: &Csr, priority: &[u32]) -> Pressure {
+///
+/// # Errors
+/// [`ErrorKind::Input`](crate::ErrorKind::Input) when `priority` or `dependents` do not have
+/// one entry per task, or the adjacency names a task that does not exist.
+pub fn pressure(deps: &Csr, dependents: &Csr, priority: &[u32]) -> Result<Pressure> {
+    check_adjacency("pressure", deps, dependents)?;
     let n = deps.len();
-    assert_eq!(priority.len(), n, "pressure: one priority per task");
-    assert_eq!(
-        dependents.len(),
-        n,
-        "pressure: dependents must have one row per task"
-    );
+    if priority.len() != n {
+        return Err(Error::input(format!(
+            "pressure: {} priorities for {n} tasks (need one per task)",
+            priority.len()
+        )));
+    }
     let mut per_step = Vec::with_capacity(n);
     let (max, sum) = replay(deps, dependents, &run_sequence(priority), |held| {
         per_step.push(held.min(u32::MAX as u64) as u32)
     });
     let mean = if n == 0 { 0.0 } else { sum as f64 / n as f64 };
-    Pressure {
+    Ok(Pressure {
         max,
         mean,
         per_step,
+    })
+}
+
+/// Checks that `dependents` has one row per task of `deps`, that both name only existing
+/// tasks, and that they have as many edges (as a transpose does); `what` names the caller.
+pub(crate) fn check_adjacency(what: &str, deps: &Csr, dependents: &Csr) -> Result<()> {
+    let n = deps.len();
+    if dependents.len() != n {
+        return Err(Error::input(format!(
+            "{what}: {} dependents rows for {n} tasks (need one per task)",
+            dependents.len()
+        )));
     }
+    for (name, adjacency) in [("depends on", deps), ("has dependent", dependents)] {
+        if let Some((task, target)) = adjacency.target_out_of_range(n) {
+            return Err(Error::input(format!(
+                "{what}: task {task} {name} task {target}, but there are only {n} tasks"
+            )));
+        }
+    }
+    if deps.num_edges() != dependents.num_edges() {
+        return Err(Error::input(format!(
+            "{what}: {} dependency edges but {} dependent edges; dependents must be \
+             deps.transpose(n)",
+            deps.num_edges(),
+            dependents.num_edges()
+        )));
+    }
+    Ok(())
 }
 
 /// `(max, sum)` of the pressure of the run order `sequence` (task ids, first to run first),
@@ -142,7 +176,7 @@ mod tests {
     fn chain_holds_one() {
         // 0 -> 1 -> 2 -> 3
         let (deps, dependents) = graph(vec![vec![], vec![0], vec![1], vec![2]]);
-        let p = pressure(&deps, &dependents, &[0, 1, 2, 3]);
+        let p = pressure(&deps, &dependents, &[0, 1, 2, 3]).unwrap();
         assert_eq!(p.per_step, vec![0, 1, 1, 1]);
         assert_eq!(p.max, 1);
         assert_eq!(p.mean, 0.75);
@@ -153,7 +187,7 @@ mod tests {
         // Dask's test_avoid_broker_nodes order: a1 b1 b2 a0 b0 -> [0, 1, 1, 0, 1].
         // ids: a0=0, a1=1, b0=2 (a0), b1=3 (a1), b2=4 (a1)
         let (deps, dependents) = graph(vec![vec![], vec![], vec![0], vec![1], vec![1]]);
-        let p = pressure(&deps, &dependents, &[3, 0, 4, 1, 2]);
+        let p = pressure(&deps, &dependents, &[3, 0, 4, 1, 2]).unwrap();
         assert_eq!(p.per_step, vec![0, 1, 1, 0, 1]);
         assert_eq!(p.max, 1);
         assert_eq!(p.mean, 0.6);
@@ -162,7 +196,7 @@ mod tests {
     #[test]
     fn isolated_tasks_and_outputs_are_not_counted() {
         let (deps, dependents) = graph(vec![vec![], vec![], vec![0]]);
-        let p = pressure(&deps, &dependents, &[0, 2, 1]);
+        let p = pressure(&deps, &dependents, &[0, 2, 1]).unwrap();
         // 0 runs (held), 2 runs consuming 0 (released), 1 is isolated.
         assert_eq!(p.per_step, vec![0, 1, 0]);
     }
@@ -170,7 +204,7 @@ mod tests {
     #[test]
     fn empty_graph() {
         let (deps, dependents) = graph(vec![]);
-        let p = pressure(&deps, &dependents, &[]);
+        let p = pressure(&deps, &dependents, &[]).unwrap();
         assert_eq!(p.max, 0);
         assert_eq!(p.mean, 0.0);
         assert!(p.per_step.is_empty());
@@ -179,7 +213,35 @@ mod tests {
     #[test]
     fn non_permutation_priorities_run_in_priority_then_id_order() {
         let (deps, dependents) = graph(vec![vec![], vec![0], vec![0]]);
-        let p = pressure(&deps, &dependents, &[0, 5, 5]);
+        let p = pressure(&deps, &dependents, &[0, 5, 5]).unwrap();
         assert_eq!(p.per_step, vec![0, 1, 1]);
+    }
+
+    #[test]
+    fn mismatched_arguments_are_errors() {
+        let (deps, dependents) = graph(vec![vec![], vec![0]]);
+        let err = pressure(&deps, &dependents, &[0]).unwrap_err();
+        assert!(matches!(err.kind(), crate::ErrorKind::Input(_)), "{err}");
+        assert!(
+            err.to_string().contains("1 priorities for 2 tasks"),
+            "{err}"
+        );
+        let err = pressure(&deps, &Csr::from_rows([vec![1u32]]), &[0, 1]).unwrap_err();
+        assert!(
+            err.to_string().contains("1 dependents rows for 2 tasks"),
+            "{err}"
+        );
+        let bad = Csr::from_rows([vec![], vec![5u32]]);
+        let err = pressure(&bad, &dependents, &[0, 1]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("task 1 depends on task 5, but there are only 2 tasks"),
+            "{err}"
+        );
+        let err = pressure(&deps, &Csr::from_rows([vec![], vec![]]), &[0, 1]).unwrap_err();
+        assert!(
+            err.to_string().contains("1 dependency edges but 0"),
+            "{err}"
+        );
     }
 }

@@ -37,6 +37,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::resources::ResourceGate;
 use super::run::{ExecCtx, Outcome, RunState};
+use crate::error::{Error, Result};
 
 /// A unit of work in the pool.
 pub(crate) enum Job {
@@ -72,6 +73,8 @@ pub(crate) struct Pool {
     extra: AtomicUsize,
     next_index: AtomicUsize,
     name: String,
+    /// Stack size of every worker thread (`None`: the platform default).
+    stack_size: Option<usize>,
 }
 
 struct Sleep {
@@ -125,7 +128,18 @@ thread_local! {
 }
 
 impl Pool {
-    pub(crate) fn start(threads: usize, resources: &[(String, u32)], name: &str) -> Arc<Pool> {
+    /// Starts `threads` workers named `{name}-{index}`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io) naming the thread when one cannot be started
+    /// (the ones already running are stopped): a pool short of workers would leave its
+    /// missing workers' share of the roots waiting.
+    pub(crate) fn start(
+        threads: usize,
+        resources: &[(String, u32)],
+        name: &str,
+        stack_size: Option<usize>,
+    ) -> Result<Arc<Pool>> {
         let threads = threads.max(1);
         let deques: Vec<Worker<Job>> = (0..threads).map(|_| Worker::new_lifo()).collect();
         let pool = Arc::new(Pool {
@@ -146,21 +160,46 @@ impl Pool {
             extra: AtomicUsize::new(0),
             next_index: AtomicUsize::new(threads),
             name: name.to_string(),
+            stack_size,
         });
         let mut handles = Vec::with_capacity(threads);
         for (index, deque) in deques.into_iter().enumerate() {
-            let pool = Arc::clone(&pool);
-            let handle = std::thread::Builder::new()
-                .name(format!("{name}-{index}"))
-                .spawn(move || worker_main(pool, index, deque, false));
-            match handle {
+            let worker_pool = Arc::clone(&pool);
+            let spawned = pool
+                .thread_builder(index)
+                .spawn(move || worker_main(worker_pool, index, deque, false));
+            match spawned {
                 Ok(h) => handles.push(h),
-                // Fewer threads than asked still work: the others steal everything.
-                Err(e) => eprintln!("brisk: could not start worker thread {index}: {e}"),
+                Err(e) => {
+                    *pool.handles.lock() = handles;
+                    pool.shutdown();
+                    return Err(Error::io(
+                        format!(
+                            "starting worker thread {name}-{index} of {threads}{}",
+                            pool.stack_note()
+                        ),
+                        e,
+                    ));
+                }
             }
         }
         *pool.handles.lock() = handles;
-        pool
+        Ok(pool)
+    }
+
+    fn thread_builder(&self, index: usize) -> std::thread::Builder {
+        let builder = std::thread::Builder::new().name(format!("{}-{index}", self.name));
+        match self.stack_size {
+            Some(bytes) => builder.stack_size(bytes),
+            None => builder,
+        }
+    }
+
+    /// ` (stack size N bytes)` when one was set, for error messages.
+    fn stack_note(&self) -> String {
+        self.stack_size
+            .map(|b| format!(" (stack size {b} bytes)"))
+            .unwrap_or_default()
     }
 
     /// Stops the threads after their current jobs; joins them unless called from one of them.
@@ -269,12 +308,17 @@ impl Pool {
             }
             let index = self.next_index.fetch_add(1, Ordering::Relaxed);
             let pool = Arc::clone(self);
-            let spawned = std::thread::Builder::new()
-                .name(format!("{}-{index}", self.name))
+            let spawned = self
+                .thread_builder(index)
                 .spawn(move || worker_main(pool, index, Worker::new_lifo(), true));
             if let Err(e) = spawned {
                 self.extra.fetch_sub(1, Ordering::SeqCst);
-                eprintln!("brisk: could not start a replacement worker: {e}");
+                // The pool goes on one worker short while this thread waits.
+                log::warn!(
+                    "brisk: could not start replacement worker {}-{index}{}: {e}",
+                    self.name,
+                    self.stack_note()
+                );
                 return;
             }
         }

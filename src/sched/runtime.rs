@@ -15,8 +15,10 @@ use super::run::{ExecCtx, Outcome, RunState};
 use super::trace::ChromeTrace;
 use super::CancelToken;
 use crate::error::{Error, ErrorKind, Result};
+use crate::future::HeldResults;
 use crate::graph::{Graph, Key, Plan, PlanOptions, Value};
-use crate::spill::{MemoryConfig, MemoryPool, MemoryStats};
+use crate::spill::pool::Registration;
+use crate::spill::{MemoryConfig, MemoryPool, MemoryStats, SpillSource};
 
 /// Which executor runs computations.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -57,6 +59,7 @@ pub struct RuntimeBuilder {
     fuse: bool,
     progress: ProgressMode,
     name: String,
+    stack_size: Option<ByteSize>,
 }
 
 /// A byte count given as a number or a string such as `"8 GiB"`, `"512MB"`, `"1e9"`.
@@ -166,6 +169,7 @@ impl Default for RuntimeBuilder {
             fuse: true,
             progress: ProgressMode::Never,
             name: "brisk".into(),
+            stack_size: None,
         }
     }
 }
@@ -241,11 +245,24 @@ impl RuntimeBuilder {
         self.name = name.to_string();
         self
     }
+    /// Stack size of each worker thread (a number or `"16 MiB"`; default: the platform's), for
+    /// tasks that recurse deeply.
+    pub fn stack_size(mut self, bytes: impl Into<ByteSize>) -> Self {
+        self.stack_size = Some(bytes.into());
+        self
+    }
 
     /// Starts the worker threads.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] for a zero thread count or an unparsable memory limit.
+    /// [`ErrorKind::Config`] for a zero thread count, an unparsable memory limit or stack
+    /// size; [`ErrorKind::Io`] naming the thread when a worker thread cannot be started.
+    ///
+    /// ```
+    /// // No system gives a thread a stack of an exbibyte.
+    /// let err = brisk::Runtime::builder().threads(1).stack_size(1u64 << 60).build();
+    /// assert!(matches!(err.err().unwrap().kind(), brisk::ErrorKind::Io { .. }));
+    /// ```
     pub fn build(self) -> Result<Runtime> {
         let threads = match self.threads {
             Some(0) => return Err(Error::config("threads must be at least 1")),
@@ -263,18 +280,35 @@ impl RuntimeBuilder {
             spill_dir: self.spill_dir,
             max_spill: self.max_spill.as_ref().map(ByteSize::bytes).transpose()?,
         })?;
-        let pool = Pool::start(threads, &self.resources, &self.name);
+        let stack_size = match &self.stack_size {
+            Some(s) => {
+                let bytes = s.bytes()?;
+                Some(usize::try_from(bytes).map_err(|_| {
+                    Error::config(format!("a stack size of {bytes} bytes is not addressable"))
+                })?)
+            }
+            None => None,
+        };
+        let pool = Pool::start(threads, &self.resources, &self.name, stack_size)?;
+        let memory = Arc::new(memory);
         Ok(Runtime {
-            inner: Arc::new(RuntimeInner {
-                pool,
-                executor: self.executor,
-                threads,
-                root_limit: self.root_limit.unwrap_or(threads + 1),
-                fuse: self.fuse,
-                progress: self.progress,
-                memory: Arc::new(memory),
-                hooks: RwLock::new(Vec::new()),
-                next_run: AtomicU64::new(1),
+            inner: Arc::new_cyclic(|inner| {
+                let held_results = Arc::new(HeldResults::new(inner.clone()));
+                let held_registration =
+                    memory.register(Arc::downgrade(&held_results) as Weak<dyn SpillSource>);
+                RuntimeInner {
+                    pool,
+                    executor: self.executor,
+                    threads,
+                    root_limit: self.root_limit.unwrap_or(threads + 1),
+                    fuse: self.fuse,
+                    progress: self.progress,
+                    memory,
+                    hooks: RwLock::new(Vec::new()),
+                    next_run: AtomicU64::new(1),
+                    held_results,
+                    _held_registration: held_registration,
+                }
             }),
         })
     }
@@ -297,6 +331,31 @@ pub(crate) struct RuntimeInner {
     memory: Arc<MemoryPool>,
     hooks: RwLock<Vec<Arc<dyn EventHook>>>,
     next_run: AtomicU64,
+    /// The values of finished futures, a source of spill victims.
+    held_results: Arc<HeldResults>,
+    _held_registration: Registration,
+}
+
+impl RuntimeInner {
+    pub(crate) fn memory(&self) -> &Arc<MemoryPool> {
+        &self.memory
+    }
+
+    pub(crate) fn held_results(&self) -> &HeldResults {
+        &self.held_results
+    }
+
+    /// True when the runtime has hooks (checked before reading clocks for events).
+    pub(crate) fn has_hooks(&self) -> bool {
+        !self.hooks.read().is_empty()
+    }
+
+    /// Sends an event of a future to the runtime's hooks.
+    pub(crate) fn emit(&self, event: &Event<'_>) {
+        for hook in self.hooks.read().iter() {
+            hook.on_event(event);
+        }
+    }
 }
 
 impl Drop for RuntimeInner {
@@ -435,9 +494,13 @@ impl Runtime {
 
     /// The process-wide default runtime, created on first use with default settings
     /// (one thread per core). Its threads live until the process ends.
+    ///
+    /// # Panics
+    /// When its worker threads cannot be started (the system is out of threads or memory);
+    /// build a runtime with [`Runtime::builder`] to handle that as an error.
     pub fn global() -> &'static Runtime {
         GLOBAL.get_or_init(|| {
-            // Building with defaults only fails for zero threads, which defaults never ask for.
+            // With defaults, building fails only when the system cannot start threads.
             Runtime::builder()
                 .name("brisk-global")
                 .build()
@@ -488,7 +551,8 @@ impl Runtime {
         self.inner.memory.account().reset_peak();
     }
 
-    /// Adds a hook that sees the events of every later computation.
+    /// Adds a hook that sees the events of every later computation, and of futures (with
+    /// `run` 0).
     pub fn add_hook(&self, hook: Arc<dyn EventHook>) {
         self.inner.hooks.write().push(hook);
     }

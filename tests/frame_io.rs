@@ -625,32 +625,35 @@ fn a_long_quoted_field_past_the_first_block_is_not_cut() {
     let rt = rt();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("long-quoted.csv");
+    // Cuts fall about every `size` bytes; the quoted field starts and ends halfway between
+    // two, so no quote lies within 64 KiB of any cut.
+    let size = 200_000;
     let mut text = String::from("id,text\n");
     let mut i = 0;
-    // Plain rows past the schema sample (the first block).
-    while text.len() < (1 << 20) + 100_000 {
+    // Plain rows past the schema sample (the first block, 1 MiB).
+    while text.len() < 6 * size + size / 2 {
         text.push_str(&format!("{i},plain {i}\n"));
         i += 1;
     }
-    // One quoted field of ~300 KiB with newlines: cuts inside it have no quote within 64 KiB.
+    // One quoted field of two partitions' length, with newlines.
     text.push_str(&format!("{i},\""));
-    for k in 0..6000 {
-        text.push_str(&format!(
-            "quoted line {k} with, a comma and some more text\n"
-        ));
+    let mut k = 0;
+    while text.len() < 8 * size + size / 2 {
+        text.push_str(&format!("quoted line {k} with, a comma and some more text\n"));
+        k += 1;
     }
     text.push_str("\"\n");
-    for j in 0..2000 {
+    for j in 0..(2 * size / 12) {
         text.push_str(&format!("{},after {j}\n", i + 1 + j));
     }
     std::fs::write(&path, &text).unwrap();
     let want = read_whole(&path, false);
     let fr = frame::read_csv(
         path.to_str().unwrap(),
-        CsvOptions::default().partition_size(100_000),
+        CsvOptions::default().partition_size(size as u64),
     )
     .unwrap();
-    assert!(fr.num_partitions() > 10);
+    assert!(fr.num_partitions() > 8);
     assert_same("long quoted field", &rt.compute(&fr).unwrap(), &want, true);
 }
 

@@ -639,7 +639,9 @@ fn a_long_quoted_field_past_the_first_block_is_not_cut() {
     text.push_str(&format!("{i},\""));
     let mut k = 0;
     while text.len() < 8 * size + size / 2 {
-        text.push_str(&format!("quoted line {k} with, a comma and some more text\n"));
+        text.push_str(&format!(
+            "quoted line {k} with, a comma and some more text\n"
+        ));
         k += 1;
     }
     text.push_str("\"\n");

@@ -271,7 +271,7 @@ pub fn read_csv_paths<P: AsRef<Path>>(paths: Vec<P>, options: CsvOptions) -> Res
         &first_layout,
         &opts,
     )?);
-    let quoted_files = files_with_quotes(&paths, opts.quote_char)?;
+    let quoted_files = files_with_quotes(&paths, opts.quote_char, opts.partition_size)?;
     let mut parts: Vec<Part> = Vec::new();
     for (path, quoted) in paths.iter().zip(quoted_files) {
         let head = if path == &paths[0] {
@@ -305,8 +305,9 @@ pub fn read_csv_paths<P: AsRef<Path>>(paths: Vec<P>, options: CsvOptions) -> Res
 
 /// Whether each file holds the quote character anywhere (then it is cut at newlines outside
 /// quotes only: a quoted field may hold newlines and be of any length). The files are
-/// memory-mapped and searched with `memchr`, several at once.
-fn files_with_quotes(paths: &[PathBuf], quote: Option<u8>) -> Result<Vec<bool>> {
+/// memory-mapped and searched with `memchr`, several at once; a file of at most one
+/// partition (`size` bytes) is not cut, so not searched.
+fn files_with_quotes(paths: &[PathBuf], quote: Option<u8>, size: u64) -> Result<Vec<bool>> {
     let Some(q) = quote else {
         return Ok(vec![false; paths.len()]);
     };
@@ -314,7 +315,7 @@ fn files_with_quotes(paths: &[PathBuf], quote: Option<u8>) -> Result<Vec<bool>> 
         let what = || format!("read_csv: searching {} for quotes", path.display());
         let file = File::open(path).map_err(|e| Error::io(what(), e))?;
         let len = file.metadata().map_err(|e| Error::io(what(), e))?.len();
-        if len == 0 {
+        if len <= size {
             return Ok(false);
         }
         // SAFETY: a read-only private mapping, dropped at the end of this call; the bytes are

@@ -1355,8 +1355,12 @@ mod tests {
                 // used.
                 let t_projected = mask == 0 || mask & (1 << 4) != 0;
                 let several_layouts = layouts(&rows) > 1;
+                // A quote inside a bare field or text after a closing quote: polars' reader
+                // splits its input into chunks at newlines it finds outside quotes, and then
+                // whether a chunk parses depends on where its chunks start.
+                let stray_quotes = rows.iter().any(|r| ODD_TEXTS.iter().any(|t| r.contains(t)));
                 match (part.parse(text.as_bytes(), columns), reference) {
-                    _ if t_projected && several_layouts => {}
+                    _ if (t_projected && several_layouts) || stray_quotes => {}
                     (Ok(got), Ok(want)) => prop_assert!(same(&got, &want), "brisk {got:?}\npolars {want:?}"),
                     (Err(_), Err(_)) => {}
                     (got, want) => prop_assert!(false, "brisk {got:?}\npolars {want:?}"),

@@ -789,6 +789,40 @@ fn every_reader_option_reads_like_polars_with_that_option() {
         default().with_skip_rows(2),
     );
 
+    // skip_rows_after_header.
+    let path = write(
+        "after.csv",
+        &format!("a,b\nunits,none\n{}", rows(&|i| format!("{i},{i}.5\n"))),
+    );
+    assert_reads_like_polars(
+        "skip_rows_after_header",
+        &path,
+        CsvOptions::default()
+            .skip_rows_after_header(1)
+            .partition_size(500),
+        default().with_skip_rows_after_header(1),
+    );
+
+    // encoding: invalid UTF-8 read lossily.
+    let path = dir.path().join("lossy.csv");
+    let mut bytes = b"a,s\n".to_vec();
+    for i in 0..400 {
+        bytes.extend_from_slice(format!("{i},t").as_bytes());
+        if i % 9 == 0 {
+            bytes.push(0xff);
+        }
+        bytes.push(b'\n');
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    assert_reads_like_polars(
+        "encoding",
+        &path,
+        CsvOptions::default()
+            .encoding(CsvEncoding::LossyUtf8)
+            .partition_size(500),
+        default().map_parse_options(|o| o.with_encoding(CsvEncoding::LossyUtf8)),
+    );
+
     // decimal_comma, with another separator.
     let path = write(
         "comma.csv",

@@ -53,6 +53,8 @@ pub struct CsvOptions {
     truncate_ragged_lines: bool,
     comment_prefix: Option<CommentPrefix>,
     skip_rows: usize,
+    skip_rows_after_header: usize,
+    encoding: CsvEncoding,
     decimal_comma: bool,
     ignore_errors: bool,
 }
@@ -77,6 +79,8 @@ impl Default for CsvOptions {
             truncate_ragged_lines: false,
             comment_prefix: None,
             skip_rows: 0,
+            skip_rows_after_header: 0,
+            encoding: CsvEncoding::Utf8,
             decimal_comma: false,
             ignore_errors: false,
         }
@@ -157,6 +161,16 @@ impl CsvOptions {
         self.skip_rows = rows;
         self
     }
+    /// Rows skipped after the header of every file.
+    pub fn skip_rows_after_header(mut self, rows: usize) -> Self {
+        self.skip_rows_after_header = rows;
+        self
+    }
+    /// Whether text must be UTF-8 (the default) or invalid bytes become `�`.
+    pub fn encoding(mut self, encoding: CsvEncoding) -> Self {
+        self.encoding = encoding;
+        self
+    }
     /// Reads `,` as the decimal point of floats (the separator must then be another byte).
     pub fn decimal_comma(mut self, yes: bool) -> Self {
         self.decimal_comma = yes;
@@ -195,6 +209,7 @@ impl CsvOptions {
             .with_truncate_ragged_lines(self.truncate_ragged_lines)
             .with_comment_prefix(self.comment_prefix.clone())
             .with_decimal_comma(self.decimal_comma)
+            .with_encoding(self.encoding)
     }
 }
 
@@ -407,12 +422,18 @@ impl Layout {
             Some(CommentPrefix::Multi(p)) => head[from..].starts_with(p.as_bytes()),
             None => false,
         };
+        let skip_after = |mut at: usize| {
+            for _ in 0..opts.skip_rows_after_header {
+                at = row_end(at).0;
+            }
+            at
+        };
         if !opts.has_header {
             return Layout {
                 text_start,
                 header: None,
                 header_line: 0,
-                data_start: at,
+                data_start: skip_after(at),
             };
         }
         while at < head.len() && is_comment(at) {
@@ -429,7 +450,7 @@ impl Layout {
             text_start,
             header: Some((at, text_end)),
             header_line: line,
-            data_start: end,
+            data_start: skip_after(end),
         }
     }
 }
@@ -473,6 +494,7 @@ fn infer_schema(path: &Path, sample: &[u8], layout: &Layout, opts: &CsvOptions) 
             CsvReadOptions::default()
                 .with_has_header(opts.has_header)
                 .with_infer_schema_length(opts.infer_schema_length)
+                .with_skip_rows_after_header(opts.skip_rows_after_header)
                 .with_ignore_errors(opts.ignore_errors)
                 .with_n_threads(Some(1))
                 .with_parse_options(opts.parse_options(opts.try_parse_dates))
@@ -775,7 +797,7 @@ impl CsvPart {
         let check_utf8 = projection
             .iter()
             .any(|&i| schema.get_at_index(i).is_some_and(|(_, d)| d.is_string()));
-        if check_utf8 && !validate_utf8(bytes) {
+        if check_utf8 && opts.encoding == CsvEncoding::Utf8 && !validate_utf8(bytes) {
             polars_bail!(ComputeError: "invalid utf-8 sequence");
         }
         let null_values = opts

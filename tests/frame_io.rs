@@ -90,7 +90,9 @@ fn csv_dates_on_request_and_overrides() {
     assert_eq!(f.schema().get("t"), Some(&DataType::String));
     let f = frame::read_csv(
         path.to_str().unwrap(),
-        CsvOptions::default().parse_dates(true).partition_size(500),
+        CsvOptions::default()
+            .try_parse_dates(true)
+            .partition_size(500),
     )
     .unwrap();
     assert!(matches!(
@@ -155,11 +157,9 @@ fn csv_quotes_first_seen_past_the_sample_are_not_cut() {
     let dir = tempfile::tempdir().unwrap();
     let path = text_csv(dir.path(), "late.csv", 400, 700);
     let want = read_whole(&path, false);
-    let options = CsvOptions {
-        sample_bytes: 2048, // the sample sees no quote
-        ..CsvOptions::default()
-    }
-    .partition_size(300);
+    let options = CsvOptions::default()
+        .sample_bytes(2048) // the sample sees no quote
+        .partition_size(300);
     let fr = frame::read_csv(path.to_str().unwrap(), options).unwrap();
     assert!(fr.num_partitions() > 20);
     assert_same("late quotes", &rt.compute(&fr).unwrap(), &want, true);
@@ -240,6 +240,7 @@ fn csv_bad_input_is_reported_with_file_and_line() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("no file matches"), "{e}");
+    assert!(e.contains("*.nothing"), "{e}");
 
     // A file whose header differs.
     let other = dir.path().join("other.csv");
@@ -313,7 +314,7 @@ fn parquet_row_groups_projection_predicate_and_sinks() {
     assert_eq!(n, 1000);
     let back = frame::read_csv(
         &format!("{}/csv/*.csv", dir.path().display()),
-        CsvOptions::default().parse_dates(true),
+        CsvOptions::default().try_parse_dates(true),
     )
     .unwrap();
     assert_eq!(rt.compute(&back.len()).unwrap(), 1000);
@@ -429,5 +430,547 @@ fn nsmallest_over_csv_parses_only_the_chosen_rows_and_matches_polars() {
             let what = format!("{} n={n} descending={descending}", path.display());
             assert_same(&what, &rt.compute(&got).unwrap(), &want, true);
         }
+    }
+}
+
+/// brisk's frame and polars' reader on the whole file, with the same options: both fail, or
+/// both give the same frame; returns whether they read it.
+fn reads_like_polars(
+    what: &str,
+    path: &std::path::Path,
+    brisk: CsvOptions,
+    polars: CsvReadOptions,
+) -> bool {
+    let want = polars
+        .with_n_threads(Some(1))
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .unwrap()
+        .finish();
+    let got = frame::read_csv(path.to_str().unwrap(), brisk).and_then(|f| rt().compute(&f));
+    match (got, want) {
+        (Ok(got), Ok(want)) => {
+            assert_same(what, &got, &want, true);
+            true
+        }
+        (Err(_), Err(_)) => false,
+        (got, want) => panic!("{what}: brisk {got:?}\npolars {want:?}"),
+    }
+}
+
+/// [`reads_like_polars`], where polars reads the file.
+fn assert_reads_like_polars(
+    what: &str,
+    path: &std::path::Path,
+    brisk: CsvOptions,
+    polars: CsvReadOptions,
+) {
+    assert!(
+        reads_like_polars(what, path, brisk, polars),
+        "{what}: polars fails"
+    );
+}
+
+#[test]
+fn a_ragged_row_in_the_schema_sample_is_reported_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ragged.csv");
+    std::fs::write(&path, "a,b\n1,2\n3,4\n5,6,7\n8,9\n").unwrap();
+    let e = frame::read_csv(path.to_str().unwrap(), CsvOptions::default()).unwrap_err();
+    assert!(
+        matches!(e.kind(), brisk::ErrorKind::Parse { line: 4, .. }),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains(&format!("{}:4", path.display())),
+        "{e}"
+    );
+}
+
+#[test]
+fn malformed_rows_past_the_sample_are_parse_errors() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.csv");
+    let mut text = String::from("a,b\n");
+    for i in 0..300 {
+        text.push_str(&format!("{i},{i}.5\n"));
+    }
+    text.push_str("7,x\n");
+    std::fs::write(&path, text).unwrap();
+    let fr = frame::read_csv(
+        path.to_str().unwrap(),
+        CsvOptions::default().sample_bytes(100).partition_size(500),
+    )
+    .unwrap();
+    let e = rt.compute(&fr).unwrap_err().to_string();
+    assert!(e.contains(&format!("{}:302", path.display())), "{e}");
+}
+
+#[test]
+fn a_file_with_a_byte_order_mark_reads_like_polars() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bom.csv");
+    let mut text = String::from("\u{feff}id,name,x\n");
+    for i in 0..200 {
+        text.push_str(&format!("{i},n{},{}.25\n", i % 7, i));
+    }
+    std::fs::write(&path, &text).unwrap();
+    for size in [300, 1 << 20] {
+        assert_reads_like_polars(
+            "bom",
+            &path,
+            CsvOptions::default().partition_size(size),
+            CsvReadOptions::default(),
+        );
+    }
+    // Without a header the mark is not part of the first value either.
+    let path = dir.path().join("bom-noheader.csv");
+    std::fs::write(&path, "\u{feff}1,a\n2,b\n").unwrap();
+    assert_reads_like_polars(
+        "bom without header",
+        &path,
+        CsvOptions::default().has_header(false),
+        CsvReadOptions::default().with_has_header(false),
+    );
+    // Both files of a glob may start with one.
+    std::fs::write(dir.path().join("two-1.csv"), "\u{feff}a,b\n1,2\n").unwrap();
+    std::fs::write(dir.path().join("two-2.csv"), "\u{feff}a,b\n3,4\n").unwrap();
+    let f = frame::read_csv(
+        &format!("{}/two-*.csv", dir.path().display()),
+        CsvOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(rt().compute(&f).unwrap().height(), 2);
+}
+
+/// `timestamp,x` lines from the given timestamp texts.
+fn stamp_csv(dir: &std::path::Path, name: &str, stamps: &[&str]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let mut text = String::from("timestamp,x\n");
+    for (i, t) in stamps.iter().enumerate() {
+        text.push_str(&format!("{t},{i}\n"));
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn timestamps_polars_parses_are_parsed_as_polars_parses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let us = DataType::Datetime(TimeUnit::Microseconds, None);
+    let overwrite = Arc::new(Schema::from_iter([Field::new(
+        "timestamp".into(),
+        us.clone(),
+    )]));
+    let mut cases: Vec<(&str, Vec<&str>)> = vec![
+        // A space-separated column with one value of another layout polars still reads.
+        (
+            "odd value",
+            vec![
+                "2000-01-01 00:00:00",
+                "2000-01-01 00:00",
+                "2000-01-01 00:00:02.5",
+            ],
+        ),
+        // A quoted empty value is null.
+        (
+            "quoted empty",
+            vec!["2000-01-01 00:00:00", "\"\"", "", "\"2000-01-01 00:00:02\""],
+        ),
+        // polars has no second 60, and fixes its layout on the first value.
+        (
+            "second 60",
+            vec!["2000-01-01 00:00:00", "2000-01-01 23:59:60"],
+        ),
+        (
+            "mixed separators",
+            vec!["2000-01-01 00:00:00", "2000-01-01T00:00:01"],
+        ),
+        (
+            "mixed separators, T first",
+            vec!["2000-01-01T00:00:00", "2000-01-01 00:00:01"],
+        ),
+    ];
+    // Enough rows for several partitions, the odd value in the middle one.
+    let mut long = vec!["2000-01-01 00:00:00"; 300];
+    long[150] = "2000-01-01 00:00";
+    cases.push(("odd value in a long file", long));
+    for (what, stamps) in cases {
+        let path = stamp_csv(dir.path(), "t.csv", &stamps);
+        for fast in [true, false] {
+            assert_reads_like_polars(
+                what,
+                &path,
+                CsvOptions::default()
+                    .dtype("timestamp", us.clone())
+                    .fast_datetimes(fast),
+                CsvReadOptions::default().with_schema_overwrite(Some(overwrite.clone())),
+            );
+        }
+        assert_reads_like_polars(
+            what,
+            &path,
+            CsvOptions::default()
+                .try_parse_dates(true)
+                .partition_size(1000),
+            CsvReadOptions::default()
+                .with_infer_schema_length(None)
+                .map_parse_options(|o| o.with_try_parse_dates(true)),
+        );
+    }
+}
+
+#[test]
+fn a_long_quoted_field_past_the_first_block_is_not_cut() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long-quoted.csv");
+    // Cuts fall about every `size` bytes; the quoted field starts and ends halfway between
+    // two, so no quote lies within 64 KiB of any cut.
+    let size = 200_000;
+    let mut text = String::from("id,text\n");
+    let mut i = 0;
+    // Plain rows past the schema sample (the first block, 1 MiB).
+    while text.len() < 6 * size + size / 2 {
+        text.push_str(&format!("{i},plain {i}\n"));
+        i += 1;
+    }
+    // One quoted field of two partitions' length, with newlines.
+    text.push_str(&format!("{i},\""));
+    let mut k = 0;
+    while text.len() < 8 * size + size / 2 {
+        text.push_str(&format!(
+            "quoted line {k} with, a comma and some more text\n"
+        ));
+        k += 1;
+    }
+    text.push_str("\"\n");
+    for j in 0..(2 * size / 12) {
+        text.push_str(&format!("{},after {j}\n", i + 1 + j));
+    }
+    std::fs::write(&path, &text).unwrap();
+    let want = read_whole(&path, false);
+    let fr = frame::read_csv(
+        path.to_str().unwrap(),
+        CsvOptions::default().partition_size(size as u64),
+    )
+    .unwrap();
+    assert!(fr.num_partitions() > 8);
+    assert_same("long quoted field", &rt.compute(&fr).unwrap(), &want, true);
+}
+
+#[test]
+fn every_reader_option_reads_like_polars_with_that_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let rows = |f: &dyn Fn(usize) -> String| (0..400).map(f).collect::<String>();
+    let default = CsvReadOptions::default;
+
+    // null_values, for all columns and per column.
+    let path = write(
+        "nulls.csv",
+        &format!(
+            "a,b,s\n{}",
+            rows(&|i| match i % 5 {
+                0 => "NA,1.5,x\n".to_string(),
+                1 => format!("{i},-,NA\n"),
+                _ => format!("{i},{i}.5,t{i}\n"),
+            })
+        ),
+    );
+    for (brisk, polars) in [
+        (
+            NullValues::AllColumns(vec!["NA".into(), "-".into()]),
+            NullValues::AllColumns(vec!["NA".into(), "-".into()]),
+        ),
+        (
+            NullValues::AllColumnsSingle("NA".into()),
+            NullValues::AllColumnsSingle("NA".into()),
+        ),
+        (
+            NullValues::Named(vec![("a".into(), "NA".into()), ("b".into(), "-".into())]),
+            NullValues::Named(vec![("a".into(), "NA".into()), ("b".into(), "-".into())]),
+        ),
+    ] {
+        for size in [500, 1 << 20] {
+            assert_reads_like_polars(
+                "null_values",
+                &path,
+                CsvOptions::default()
+                    .null_values(Some(brisk.clone()))
+                    .partition_size(size),
+                default().map_parse_options(|o| o.with_null_values(Some(polars.clone()))),
+            );
+        }
+    }
+
+    // missing_is_null = false: empty text is an empty string.
+    let path = write(
+        "missing.csv",
+        &format!(
+            "a,s\n{}",
+            rows(&|i| if i % 3 == 0 {
+                format!("{i},\n")
+            } else {
+                format!("{i},v\n")
+            })
+        ),
+    );
+    assert_reads_like_polars(
+        "missing_is_null",
+        &path,
+        CsvOptions::default()
+            .missing_is_null(false)
+            .partition_size(500),
+        default().map_parse_options(|o| o.with_missing_is_null(false)),
+    );
+
+    // truncate_ragged_lines: a line past the sample with extra fields.
+    let path = write(
+        "ragged.csv",
+        &format!(
+            "a,b\n{}",
+            rows(&|i| if i == 350 {
+                format!("{i},1,extra\n")
+            } else {
+                format!("{i},1\n")
+            })
+        ),
+    );
+    assert_reads_like_polars(
+        "truncate_ragged_lines",
+        &path,
+        CsvOptions::default()
+            .truncate_ragged_lines(true)
+            .sample_bytes(200)
+            .partition_size(500),
+        default().map_parse_options(|o| o.with_truncate_ragged_lines(true)),
+    );
+
+    // comment_prefix: comment lines before the header and among the rows.
+    let path = write(
+        "comments.csv",
+        &format!(
+            "# a title\na,b\n{}",
+            rows(&|i| if i % 50 == 3 {
+                "# a note, with a comma\n".to_string()
+            } else {
+                format!("{i},{i}.5\n")
+            })
+        ),
+    );
+    for prefix in ["#", "# a"] {
+        assert_reads_like_polars(
+            "comment_prefix",
+            &path,
+            CsvOptions::default()
+                .comment_prefix(Some(prefix))
+                .partition_size(500),
+            default().map_parse_options(|o| o.with_comment_prefix(Some(prefix))),
+        );
+    }
+
+    // skip_rows: rows before the header (one of them quoted over two lines).
+    let path = write(
+        "skip.csv",
+        &format!(
+            "title line\n\"quoted\ntitle\"\na,b\n{}",
+            rows(&|i| format!("{i},{i}.5\n"))
+        ),
+    );
+    assert_reads_like_polars(
+        "skip_rows",
+        &path,
+        CsvOptions::default().skip_rows(2).partition_size(500),
+        default().with_skip_rows(2),
+    );
+
+    // skip_rows_after_header.
+    let path = write(
+        "after.csv",
+        &format!("a,b\nunits,none\n{}", rows(&|i| format!("{i},{i}.5\n"))),
+    );
+    assert_reads_like_polars(
+        "skip_rows_after_header",
+        &path,
+        CsvOptions::default()
+            .skip_rows_after_header(1)
+            .partition_size(500),
+        default().with_skip_rows_after_header(1),
+    );
+
+    // encoding: invalid UTF-8 read lossily.
+    let path = dir.path().join("lossy.csv");
+    let mut bytes = b"a,s\n".to_vec();
+    for i in 0..400 {
+        bytes.extend_from_slice(format!("{i},t").as_bytes());
+        if i % 9 == 0 {
+            bytes.push(0xff);
+        }
+        bytes.push(b'\n');
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    assert_reads_like_polars(
+        "encoding",
+        &path,
+        CsvOptions::default()
+            .encoding(CsvEncoding::LossyUtf8)
+            .partition_size(500),
+        default().map_parse_options(|o| o.with_encoding(CsvEncoding::LossyUtf8)),
+    );
+
+    // decimal_comma, with another separator.
+    let path = write(
+        "comma.csv",
+        &format!("a;b\n{}", rows(&|i| format!("{i};{i},5\n"))),
+    );
+    assert_reads_like_polars(
+        "decimal_comma",
+        &path,
+        CsvOptions::default()
+            .separator(b';')
+            .decimal_comma(true)
+            .partition_size(500),
+        default().map_parse_options(|o| o.with_separator(b';').with_decimal_comma(true)),
+    );
+
+    // ignore_errors: a value past the sample that does not parse.
+    let path = write(
+        "errors.csv",
+        &format!(
+            "a,b\n{}",
+            rows(&|i| if i == 300 {
+                format!("{i},oops\n")
+            } else {
+                format!("{i},{i}.5\n")
+            })
+        ),
+    );
+    assert_reads_like_polars(
+        "ignore_errors",
+        &path,
+        CsvOptions::default()
+            .ignore_errors(true)
+            .dtype("b", DataType::Float64)
+            .partition_size(500),
+        default()
+            .with_ignore_errors(true)
+            .with_schema_overwrite(Some(Arc::new(Schema::from_iter([Field::new(
+                "b".into(),
+                DataType::Float64,
+            )])))),
+    );
+
+    // infer_schema_length: a column empty in the rows inferred from is text, else integers.
+    let path = write(
+        "infer.csv",
+        &format!(
+            "a,b\n{}",
+            rows(&|i| if i < 20 {
+                format!("{i},\n")
+            } else {
+                format!("{i},{i}\n")
+            })
+        ),
+    );
+    for rows in [Some(10), None] {
+        assert_reads_like_polars(
+            "infer_schema_length",
+            &path,
+            CsvOptions::default()
+                .infer_schema_length(rows)
+                .partition_size(500),
+            default().with_infer_schema_length(rows),
+        );
+    }
+    let bad = write(
+        "infer-bad.csv",
+        &format!(
+            "a,b\n{}",
+            rows(&|i| if i == 20 {
+                format!("{i},x\n")
+            } else {
+                format!("{i},{i}\n")
+            })
+        ),
+    );
+    assert!(!reads_like_polars(
+        "infer_schema_length too short",
+        &bad,
+        CsvOptions::default().infer_schema_length(Some(10)),
+        default().with_infer_schema_length(Some(10)),
+    ));
+
+    // separator and quote_char.
+    let path = write(
+        "dialect.csv",
+        &format!("a|s\n{}", rows(&|i| format!("{i}|'x|{i}'\n"))),
+    );
+    assert_reads_like_polars(
+        "separator, quote_char",
+        &path,
+        CsvOptions::default()
+            .separator(b'|')
+            .quote_char(Some(b'\''))
+            .partition_size(500),
+        default().map_parse_options(|o| o.with_separator(b'|').with_quote_char(Some(b'\''))),
+    );
+
+    // try_parse_dates.
+    let path = write(
+        "dates.csv",
+        &format!(
+            "d,t\n{}",
+            rows(&|i| format!(
+                "2000-01-{:02},2000-01-01T00:00:{:02}.123\n",
+                i % 28 + 1,
+                i % 60
+            ))
+        ),
+    );
+    assert_reads_like_polars(
+        "try_parse_dates",
+        &path,
+        CsvOptions::default()
+            .try_parse_dates(true)
+            .partition_size(500),
+        default().map_parse_options(|o| o.with_try_parse_dates(true)),
+    );
+}
+
+#[test]
+fn globs_that_match_nothing_name_the_pattern_and_the_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let pattern = format!("{}/*.parquet", dir.path().display());
+    let e = frame::read_parquet(&pattern, ParquetOptions::default()).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("read_parquet: no file matches") && text.contains(&pattern),
+        "{text}"
+    );
+    assert!(matches!(e.kind(), brisk::ErrorKind::Input(_)), "{text}");
+    // Under a directory that does not exist.
+    for (reader, pattern) in [
+        (
+            "read_csv",
+            format!("{}/missing/*.csv", dir.path().display()),
+        ),
+        (
+            "read_parquet",
+            format!("{}/missing/*.parquet", dir.path().display()),
+        ),
+    ] {
+        let e = if reader == "read_csv" {
+            frame::read_csv(&pattern, CsvOptions::default()).unwrap_err()
+        } else {
+            frame::read_parquet(&pattern, ParquetOptions::default()).unwrap_err()
+        };
+        let text = e.to_string();
+        assert!(text.contains(reader) && text.contains(&pattern), "{text}");
+        assert!(matches!(e.kind(), brisk::ErrorKind::Io { .. }), "{text}");
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! `brisk gen timeseries --dir DIR --files 20 --rows 2500000` writes CSV files with columns
 //! `timestamp` (1 s apart from 2000-01-01, sorted across files), `id` (Poisson, mean 1000),
-//! `name` (one of 676), `x`, `y` (uniform −1..1, 12 decimals). Files are written in parallel,
-//! each through a buffered writer with numbers formatted by hand.
+//! `name` (one of the 676 `[A-Z][a-z]ice`), `x`, `y` (uniform −1..1). Files are written in
+//! parallel through polars' CSV writer, so they are what polars' `write_csv` writes: floats
+//! with up to 17 significant digits, `2000-01-01T00:00:00.000` timestamps.
 //!
 //! `brisk bench frame --dir DIR` runs the seven queries of issue 5, each in a child process
 //! (the binary re-executed with a hidden flag) so that its peak RSS (`VmHWM`) is its own, and
@@ -12,7 +13,8 @@
 //! runs with `POLARS_MAX_THREADS` = threads: a worker calling a polars kernel that uses polars'
 //! pool waits for it, so busy threads stay at `threads`) and `polars` (polars' own streaming engine in
 //! the same binary, `POLARS_MAX_THREADS` = threads: a same-build baseline). The checksum is the
-//! sum of the result's value column, so engines can be compared.
+//! sum of the result's value column, so engines can be compared; with `--engine both` a line
+//! `query=<q> checks=agree|DIFFER` follows each query.
 //!
 //! `brisk bench frame-join --rows N --memory-limit 2GiB` joins two generated tables of `N`
 //! rows each (key, an integer, a 32-byte string) on a high-cardinality key through the hash
@@ -127,127 +129,71 @@ pub enum Gen {
 // ---------------------------------------------------------------------------------------------
 // Generators.
 
-/// The 676 names: two syllables from a fixed list of 26 each.
+/// The 676 names `[A-Z][a-z]ice` (`Aaice`, `Abice`, …, `Zzice`).
 pub fn names() -> Vec<String> {
-    const A: [&str; 26] = [
-        "Al", "Bo", "Ca", "Di", "Ed", "Fa", "Ge", "Ha", "Iv", "Jo", "Ka", "La", "Mi", "No", "Ol",
-        "Pa", "Qu", "Ra", "Sa", "Ti", "Ur", "Vi", "Wa", "Xa", "Yv", "Ze",
-    ];
-    const B: [&str; 26] = [
-        "ice", "bert", "rol", "ana", "win", "tima", "orge", "nnah", "an", "hn", "te", "ura",
-        "chael", "rah", "iver", "trick", "inn", "chel", "muel", "na", "sula", "ctor", "lter",
-        "vier", "onne", "lda",
-    ];
     let mut out = Vec::with_capacity(676);
-    for a in A {
-        for b in B {
-            out.push(format!("{a}{b}"));
+    for a in b'A'..=b'Z' {
+        for b in b'a'..=b'z' {
+            out.push(format!("{}{}ice", a as char, b as char));
         }
     }
     out
 }
 
-fn push_uint(buf: &mut Vec<u8>, mut v: u64, width: usize) {
-    let mut tmp = [b'0'; 20];
-    let mut i = 20;
-    while v > 0 || 20 - i < width.max(1) {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-    }
-    buf.extend_from_slice(&tmp[i..]);
-}
+const EPOCH_2000_MS: i64 = 946_684_800_000;
 
-/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// Writes `x ∈ [-1, 1]` given as `k / 10^12`.
-fn push_fixed12(buf: &mut Vec<u8>, k: i64) {
-    if k < 0 {
-        buf.push(b'-');
-    }
-    let a = k.unsigned_abs();
-    push_uint(buf, a / 1_000_000_000_000, 1);
-    buf.push(b'.');
-    push_uint(buf, a % 1_000_000_000_000, 12);
-}
-
-const EPOCH_2000: i64 = 946_684_800;
-
-fn gen_timeseries_file(path: &Path, file: usize, rows: usize, seed: u64) -> Result<u64> {
+/// One timestamp file's rows: `timestamp` (milliseconds, 1 s apart, continuing the files
+/// before it), `id` (Poisson, mean 1000), `name`, `x`, `y` (uniform −1..1).
+fn timeseries_frame(file: usize, rows: usize, seed: u64) -> Result<DataFrame> {
     let names = names();
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (file as u64).wrapping_mul(0x9E37_79B9));
-    let poisson =
-        rand_distr::Poisson::new(1000.0f64).map_err(|e| Error::msg(format!("poisson: {e}")))?;
-    let f =
-        std::fs::File::create(path).map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
-    let mut w = BufWriter::with_capacity(1 << 20, f);
-    let mut line: Vec<u8> = Vec::with_capacity(1 << 16);
-    line.extend_from_slice(b"timestamp,id,name,x,y\n");
-    let start = EPOCH_2000 + (file * rows) as i64;
-    let mut day = i64::MIN;
-    let mut date_str = Vec::new();
-    let mut bytes = 0u64;
-    for r in 0..rows {
-        let t = start + r as i64;
-        let d = t.div_euclid(86_400);
-        if d != day {
-            day = d;
-            let (y, m, dd) = civil(d);
-            date_str.clear();
-            push_uint(&mut date_str, y as u64, 4);
-            date_str.push(b'-');
-            push_uint(&mut date_str, m as u64, 2);
-            date_str.push(b'-');
-            push_uint(&mut date_str, dd as u64, 2);
-            date_str.push(b' ');
-        }
-        let s = t.rem_euclid(86_400) as u64;
-        line.extend_from_slice(&date_str);
-        push_uint(&mut line, s / 3600, 2);
-        line.push(b':');
-        push_uint(&mut line, s / 60 % 60, 2);
-        line.push(b':');
-        push_uint(&mut line, s % 60, 2);
-        line.push(b',');
+    let poisson = rand_distr::Poisson::new(1000.0f64)
+        .map_err(|e| Error::internal(format!("gen timeseries: poisson: {e}")))?;
+    let start = EPOCH_2000_MS + (file * rows) as i64 * 1000;
+    let timestamps: Vec<i64> = (0..rows as i64).map(|r| start + r * 1000).collect();
+    let mut ids = Vec::with_capacity(rows);
+    let mut name_col = Vec::with_capacity(rows);
+    let mut xs = Vec::with_capacity(rows);
+    let mut ys = Vec::with_capacity(rows);
+    for _ in 0..rows {
         let id: f64 = rng.sample(poisson);
-        push_uint(&mut line, id as u64, 1);
-        line.push(b',');
-        line.extend_from_slice(names[rng.random_range(0..names.len())].as_bytes());
-        line.push(b',');
-        push_fixed12(
-            &mut line,
-            rng.random_range(-1_000_000_000_000i64..=1_000_000_000_000),
-        );
-        line.push(b',');
-        push_fixed12(
-            &mut line,
-            rng.random_range(-1_000_000_000_000i64..=1_000_000_000_000),
-        );
-        line.push(b'\n');
-        if line.len() > 60_000 {
-            w.write_all(&line)
-                .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
-            bytes += line.len() as u64;
-            line.clear();
-        }
+        ids.push(id as i64);
+        name_col.push(names[rng.random_range(0..names.len())].as_str());
+        xs.push(rng.random_range(-1.0f64..=1.0));
+        ys.push(rng.random_range(-1.0f64..=1.0));
     }
-    w.write_all(&line)
-        .and_then(|_| w.flush())
-        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
-    bytes += line.len() as u64;
-    Ok(bytes)
+    let timestamp = Int64Chunked::from_vec("timestamp".into(), timestamps)
+        .into_datetime(TimeUnit::Milliseconds, None)
+        .into_column();
+    DataFrame::new(
+        rows,
+        vec![
+            timestamp,
+            Column::new("id".into(), ids),
+            Column::new("name".into(), name_col),
+            Column::new("x".into(), xs),
+            Column::new("y".into(), ys),
+        ],
+    )
+    .map_err(|e| Error::internal(format!("gen timeseries: {e}")))
+}
+
+/// Writes one timeseries file through polars' CSV writer (what `write_csv` writes: floats in
+/// their shortest round-trip form, `T` timestamps with milliseconds); returns its bytes.
+fn gen_timeseries_file(path: &Path, file: usize, rows: usize, seed: u64) -> Result<u64> {
+    let mut df = timeseries_frame(file, rows, seed)?;
+    let what = || format!("gen timeseries: writing {}", path.display());
+    let f = std::fs::File::create(path).map_err(|e| Error::io(what(), e))?;
+    let mut w = BufWriter::with_capacity(1 << 20, f);
+    CsvWriter::new(&mut w)
+        .include_header(true)
+        .finish(&mut df)
+        .map_err(|e| Error::input(format!("{}: {e}", what())))?;
+    w.flush().map_err(|e| Error::io(what(), e))?;
+    let len = std::fs::metadata(path)
+        .map_err(|e| Error::io(what(), e))?
+        .len();
+    Ok(len)
 }
 
 /// Key permutation for the join tables: `i ↦ i·p mod n` with `p` coprime to `n`.
@@ -326,7 +272,7 @@ pub fn gen_main(gen: Gen) -> Result<()> {
             seed,
         } => {
             std::fs::create_dir_all(&dir)
-                .map_err(|e| Error::msg(format!("{}: {e}", dir.display())))?;
+                .map_err(|e| Error::io(format!("gen timeseries: creating {}", dir.display()), e))?;
             let t = Instant::now();
             let next = std::sync::atomic::AtomicUsize::new(0);
             let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -392,18 +338,20 @@ fn rss_mib() -> f64 {
 fn checksum(df: &DataFrame, c: &str) -> Result<f64> {
     let s = df
         .column(c)
-        .map_err(|e| Error::msg(format!("check column {c}: {e}")))?
+        .map_err(|e| Error::column(c, format!("bench check: {e}")))?
         .as_materialized_series()
         .cast(&DataType::Float64)
-        .map_err(|e| Error::msg(format!("check column {c}: {e}")))?;
+        .map_err(|e| Error::column(c, format!("bench check: {e}")))?;
     Ok(s.f64()
         .map(|ca| ca.sum().unwrap_or(0.0))
         .unwrap_or(f64::NAN))
 }
 
+/// The `join_names` table: each of the 676 names with its group, the name's first letter (as
+/// in the polars and Dask versions of the query in `benches/frame_queries.py`).
 fn names_table() -> DataFrame {
     let names = names();
-    let groups: Vec<String> = (0..names.len()).map(|i| format!("g{}", i % 10)).collect();
+    let groups: Vec<String> = names.iter().map(|n| n[..1].to_string()).collect();
     DataFrame::new(
         names.len(),
         vec![
@@ -424,7 +372,7 @@ fn brisk_query(
     let pattern = format!("{}/*.csv", dir.display());
     let opts = CsvOptions::default().partition_size(partition_mib << 20);
     let plain = || frame::read_csv(&pattern, opts.clone());
-    let dated = || frame::read_csv(&pattern, opts.clone().parse_dates(true));
+    let dated = || frame::read_csv(&pattern, opts.clone().try_parse_dates(true));
     let t = Instant::now();
     let (df, col_name) = match q {
         "groupby_name_mean" => (
@@ -485,7 +433,7 @@ fn brisk_query(
                 "x",
             )
         }
-        other => return Err(Error::msg(format!("unknown query {other}"))),
+        other => return Err(Error::config(format!("bench frame: unknown query {other}"))),
     };
     Ok((t.elapsed().as_secs_f64(), df, col_name))
 }
@@ -497,7 +445,7 @@ fn polars_query(q: &str, dir: &Path) -> Result<(f64, DataFrame, &'static str)> {
             .with_has_header(true)
             .with_try_parse_dates(dates)
             .finish()
-            .map_err(|e| Error::msg(format!("scan {pattern}: {e}")))
+            .map_err(|e| Error::from(e).context(format!("scanning {pattern}")))
     };
     let t = Instant::now();
     let (lf, c) = match q {
@@ -564,10 +512,12 @@ fn polars_query(q: &str, dir: &Path) -> Result<(f64, DataFrame, &'static str)> {
                 .agg([col("x").mean()]),
             "x",
         ),
-        other => return Err(Error::msg(format!("unknown query {other}"))),
+        other => return Err(Error::config(format!("bench frame: unknown query {other}"))),
     };
     // The parent sets POLARS_FORCE_STREAMING=1: `collect` runs the streaming engine.
-    let df = lf.collect().map_err(|e| Error::msg(format!("{q}: {e}")))?;
+    let df = lf
+        .collect()
+        .map_err(|e| Error::from(e).context(format!("running {q} in polars")))?;
     Ok((t.elapsed().as_secs_f64(), df, c))
 }
 
@@ -577,7 +527,7 @@ pub fn main(args: Args) -> Result<()> {
         let (wall, df, c) = match args.engine.as_str() {
             "brisk" => brisk_query(q, &args.dir, args.threads, args.partition_mib)?,
             "polars" => polars_query(q, &args.dir)?,
-            e => return Err(Error::msg(format!("unknown engine {e}"))),
+            e => return Err(Error::config(format!("bench frame: unknown engine {e}"))),
         };
         println!(
             "query={q} engine={} wall_s={wall:.2} peak_rss_mib={:.0} check={:.9e} rows={}",
@@ -596,13 +546,15 @@ pub fn main(args: Args) -> Result<()> {
         Some(q) => q.split(',').map(|s| s.trim().to_string()).collect(),
         None => QUERIES.iter().map(|s| s.to_string()).collect(),
     };
-    let exe = std::env::current_exe().map_err(|e| Error::msg(format!("current exe: {e}")))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::io("bench frame: finding the running executable", e))?;
     println!(
         "# brisk bench frame --dir {} threads={} (each query in a child process)",
         args.dir.display(),
         args.threads
     );
     for q in &queries {
+        let mut checks: Vec<(String, String)> = Vec::new();
         for e in &engines {
             // polars' pool as many threads as brisk's workers: a worker that calls into polars
             // waits while the pool runs its work, so busy threads stay at `threads`; a pool of
@@ -620,10 +572,13 @@ pub fn main(args: Args) -> Result<()> {
                     if *e == "polars" { "1" } else { "0" },
                 )
                 .output()
-                .map_err(|err| Error::msg(format!("running child: {err}")))?;
+                .map_err(|err| Error::io(format!("bench frame: running {}", exe.display()), err))?;
             let text = String::from_utf8_lossy(&out.stdout);
             if out.status.success() {
                 print!("{text}");
+                if let Some(check) = field(&text, "check").zip(field(&text, "rows")) {
+                    checks.push((check.0.to_string(), check.1.to_string()));
+                }
             } else {
                 println!(
                     "query={q} engine={e} failed: {}",
@@ -631,8 +586,37 @@ pub fn main(args: Args) -> Result<()> {
                 );
             }
         }
+        if engines.len() > 1 {
+            println!("query={q} checks={}", agreement(&checks, engines.len()));
+        }
     }
     Ok(())
+}
+
+/// The value of `name=` in a `key=value` line.
+fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+}
+
+/// `agree` when every engine ran and their checksums are equal to 1e-9 relative (sums of
+/// floats in another order) with equal row counts, else `DIFFER` with the values.
+fn agreement(checks: &[(String, String)], engines: usize) -> String {
+    let values: Vec<(f64, &str)> = checks
+        .iter()
+        .map(|(c, r)| (c.parse().unwrap_or(f64::NAN), r.as_str()))
+        .collect();
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1e-300);
+    let agree = checks.len() == engines
+        && values
+            .windows(2)
+            .all(|w| close(w[0].0, w[1].0) && w[0].1 == w[1].1);
+    if agree {
+        "agree".to_string()
+    } else {
+        let shown: Vec<String> = checks.iter().map(|(c, r)| format!("{c}/{r}")).collect();
+        format!("DIFFER({})", shown.join(","))
+    }
 }
 
 /// Runs `brisk bench frame-join`.

@@ -4,7 +4,9 @@
 //! per-chunk pattern inference and a generic `strftime`-style parser. The layout is fixed, so
 //! every field sits at a known offset: the parse is a handful of digit reads plus
 //! [`days_from_civil`]. Text of any other layout, or a field out of range (month 13, April 31,
-//! hour 24), is `None` and the caller leaves the column to polars.
+//! hour 24, second 60), is `None` and the caller leaves the column to polars. polars fixes its
+//! pattern on a chunk's first value, so a [`StampParser`] does too: after a value with `T`
+//! between date and time, one with a space is `None`, and the other way round.
 //!
 //! [`StampParser`] also remembers the last date it converted: timestamps in a file are mostly
 //! sorted, so consecutive rows share their date and skip the calendar arithmetic.
@@ -72,12 +74,14 @@ pub(crate) fn nanos_per(unit: TimeUnit) -> i64 {
     }
 }
 
-/// Parses timestamps, remembering the last date seen.
+/// Parses timestamps, remembering the last date seen and the first value's layout.
 #[derive(Default)]
 pub(crate) struct StampParser {
     /// The `YYYY-MM-DD` bytes of the last date converted, when there is one.
     date: Option<[u8; 10]>,
     days: i64,
+    /// The byte between date and time (`T` or a space) of the first value parsed.
+    separator: Option<u8>,
 }
 
 impl StampParser {
@@ -85,8 +89,14 @@ impl StampParser {
     /// other layout or an out-of-range field.
     #[inline]
     pub(crate) fn parse(&mut self, s: &[u8]) -> Option<(i64, i64)> {
-        if s.len() < 19 || !(s[10] == b' ' || s[10] == b'T') || s[13] != b':' || s[16] != b':' {
+        if s.len() < 19 || s[13] != b':' || s[16] != b':' {
             return None;
+        }
+        match self.separator {
+            Some(sep) if s[10] != sep => return None,
+            Some(_) => {}
+            None if s[10] == b' ' || s[10] == b'T' => self.separator = Some(s[10]),
+            None => return None,
         }
         let days = match self.date {
             Some(date) if s[..10] == date => self.days,
@@ -98,7 +108,7 @@ impl StampParser {
             }
         };
         let (h, mi, se) = (digits(s, 11, 13)?, digits(s, 14, 16)?, digits(s, 17, 19)?);
-        if h > 23 || mi > 59 || se > 60 {
+        if h > 23 || mi > 59 || se > 59 {
             return None;
         }
         let mut nanos = 0i64;
@@ -147,6 +157,9 @@ mod tests {
         assert_eq!(parse_iso(b"2001-02-29 00:00:00"), None);
         assert_eq!(parse_iso(b"01/02/2000 00:00:00"), None);
         assert_eq!(parse_iso(b"2000-01-01 24:00:00"), None);
+        // polars has no leap seconds.
+        assert_eq!(parse_iso(b"2000-01-01 23:59:60"), None);
+        assert_eq!(parse_iso(b"2000-01-01T23:59:60.5"), None);
         assert_eq!(parse_iso_date(b"2000-02-29"), Some(11_016));
         assert_eq!(parse_iso_date(b"2000-04-31"), None);
         assert_eq!(parse_iso_date(b"2000-04-30 "), None);
@@ -165,6 +178,11 @@ mod tests {
         // A bad date after a good one is still rejected.
         assert_eq!(p.parse(b"2000-02-30 00:00:00"), None);
         assert_eq!(p.parse(b"2000-01-02 00:00:00"), Some((946_771_200, 0)));
+        // The first value's layout is the only one taken, as in polars.
+        assert_eq!(p.parse(b"2000-01-02T00:00:00"), None);
+        let mut t = StampParser::default();
+        assert_eq!(t.parse(b"2000-01-02T00:00:00"), Some((946_771_200, 0)));
+        assert_eq!(t.parse(b"2000-01-02 00:00:00"), None);
         // A fresh parser has no remembered date to match.
         assert_eq!(
             StampParser::default().parse(b"\0\0\0\0\0\0\0\0\0\0 00:00:00"),

@@ -606,8 +606,7 @@ impl Builder {
                 }
                 true
             }
-            // A quoted empty date or timestamp goes to polars (text `""`, not a null, there).
-            Builder::Date(_) | Builder::Datetime { .. } if quoted && field.is_empty() => false,
+            // An empty date or timestamp is null, quoted (`""`) or not, as in polars.
             Builder::Date(b) => {
                 if field.is_empty() {
                     b.append_null();

@@ -14,7 +14,7 @@ use polars::prelude::*;
 
 use super::task::{next_op, pl, take, task};
 use super::{Frame, Lazy};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::graph::Value;
 
 #[derive(Clone, Copy)]
@@ -37,12 +37,8 @@ impl Frame {
     }
 
     fn write(&self, dir: &Path, format: Format) -> Result<Lazy<u64>> {
-        std::fs::create_dir_all(dir).map_err(|source| {
-            Error::new(ErrorKind::Io {
-                context: format!("creating {}", dir.display()),
-                source,
-            })
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         let dir: Arc<PathBuf> = Arc::new(dir.to_path_buf());
         let writes = self.consume(
             "write",
@@ -53,12 +49,8 @@ impl Frame {
                     Format::Csv => "csv",
                 };
                 let path = dir.join(format!("part-{i:05}.{ext}"));
-                let file = File::create(&path).map_err(|source| {
-                    Error::new(ErrorKind::Io {
-                        context: format!("creating {}", path.display()),
-                        source,
-                    })
-                })?;
+                let file = File::create(&path)
+                    .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
                 let mut w = BufWriter::new(file);
                 let what = format!("writing {}", path.display());
                 match format {

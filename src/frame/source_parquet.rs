@@ -18,7 +18,7 @@ use polars::prelude::*;
 use super::source_csv::expand_glob;
 use super::task::pl;
 use super::{Frame, Part, Source};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 
 /// Options of [`read_parquet`].
 #[derive(Clone, Debug, Default)]
@@ -43,17 +43,12 @@ impl ParquetOptions {
 }
 
 fn open(path: &Path) -> Result<File> {
-    File::open(path).map_err(|source| {
-        Error::new(ErrorKind::Io {
-            context: format!("opening {}", path.display()),
-            source,
-        })
-    })
+    File::open(path).map_err(|e| Error::io(format!("read_parquet: opening {}", path.display()), e))
 }
 
 /// Reads the Parquet file(s) at `pattern` (a path or a glob), one partition per row group.
 pub fn read_parquet(pattern: &str, options: ParquetOptions) -> Result<Frame> {
-    let paths = expand_glob(pattern)?;
+    let paths = expand_glob(pattern, "read_parquet")?;
     let mut parts: Vec<Part> = Vec::new();
     let mut schema: Option<SchemaRef> = None;
     let predicate = options.predicate.clone().map(Arc::new);
@@ -66,12 +61,12 @@ pub fn read_parquet(pattern: &str, options: ParquetOptions) -> Result<Frame> {
         match &schema {
             None => schema = Some(Arc::new(file_schema.clone())),
             Some(s) if s.as_ref() != &file_schema => {
-                return Err(Error::new(ErrorKind::Input(format!(
+                return Err(Error::input(format!(
                     "read_parquet: {} has schema {:?}, the first file {:?}",
                     path.display(),
                     file_schema,
                     s
-                ))))
+                )))
             }
             _ => {}
         }
@@ -92,7 +87,8 @@ pub fn read_parquet(pattern: &str, options: ParquetOptions) -> Result<Frame> {
             offset += rows;
         }
     }
-    let full = schema.ok_or_else(|| Error::config("read_parquet: no files"))?;
+    let full =
+        schema.ok_or_else(|| Error::input(format!("read_parquet: no file matches `{pattern}`")))?;
     if let Some(p) = &options.predicate {
         let p = p.clone();
         super::ops::check_lazy(&full, "read_parquet predicate", move |lf| lf.filter(p))?;

@@ -238,6 +238,16 @@ impl Walker<'_> {
         format!("{:?}", node_to_expr(node, self.arena))
     }
 
+    /// How a message names a subexpression: "it" for the whole expression.
+    fn name(&self, node: ExprNode) -> String {
+        let s = self.show(node);
+        if s == self.text {
+            "it".to_string()
+        } else {
+            format!("`{s}`")
+        }
+    }
+
     /// Does the subexpression read any column (so its value varies by row)?
     fn reads_rows(&self, node: ExprNode) -> bool {
         let ae = self.arena.get(node);
@@ -295,22 +305,22 @@ impl Walker<'_> {
                 mapping,
             } => self.over(node, function, &partition_by, order_by.is_some(), mapping),
             AExpr::Sort { .. } | AExpr::SortBy { .. } => Err(self.fail(format!(
-                "`{}` sorts within each partition; use Frame::sort for the whole frame",
-                self.show(node)
+                "{} sorts within each partition; use Frame::sort for the whole frame",
+                self.name(node)
             ))),
             AExpr::Slice { .. } | AExpr::Gather { .. } => Err(self.fail(format!(
-                "`{}` picks rows by position within each partition; use Frame::head, \
+                "{} picks rows by position within each partition; use Frame::head, \
                  Frame::sort or Frame::nsmallest for the whole frame",
-                self.show(node)
+                self.name(node)
             ))),
             AExpr::Rolling { .. } => Err(self.fail(format!(
-                "`{}` is a rolling window by time; use Frame::rolling with Window::Duration",
-                self.show(node)
+                "{} is a rolling window by time; use Frame::rolling with Window::Duration",
+                self.name(node)
             ))),
             _ => Err(self.fail(format!(
-                "`{}` changes the rows of a column, which is not computed across partitions; \
+                "{} changes the rows of a column, which is not computed across partitions; \
                  use Frame::filter, Frame::unique or Frame::group_by(..).agg(..) instead",
-                self.show(node)
+                self.name(node)
             ))),
         }
     }
@@ -322,10 +332,10 @@ impl Walker<'_> {
         for n in &inputs {
             if !is_elementwise_rec(*n, self.arena) {
                 return Err(self.fail(format!(
-                    "the aggregation `{}` has an input that is itself not elementwise (`{}`); \
+                    "{} aggregates an input that is itself not elementwise ({}); \
                      add the input as a column with Frame::with_columns first, then aggregate",
-                    self.show(node),
-                    self.show(*n)
+                    self.name(node),
+                    self.name(*n)
                 )));
             }
         }
@@ -346,9 +356,9 @@ impl Walker<'_> {
     ) -> Result<Info> {
         if ordered || !matches!(mapping, WindowMapping::GroupsToRows) {
             return Err(self.fail(format!(
-                "`{}`: only `over(keys)` without order_by and with the default mapping is \
+                "{}: only `over(keys)` without order_by and with the default mapping is \
                  computed across partitions; use Frame::group_by(..).agg(..) and Frame::join",
-                self.show(node)
+                self.name(node)
             )));
         }
         let mut keys = Vec::with_capacity(partition_by.len());
@@ -357,18 +367,18 @@ impl Walker<'_> {
                 AExpr::Column(c) => keys.push(c.clone()),
                 _ => {
                     return Err(self.fail(format!(
-                        "`{}` partitions by an expression; add it as a column with \
+                        "{} partitions by an expression; add it as a column with \
                          Frame::with_columns first",
-                        self.show(*p)
+                        self.name(*p)
                     )))
                 }
             }
         }
         if !is_scalar_ae(function, self.arena) {
             return Err(self.fail(format!(
-                "`{}` is not one value per group, so over(..) would depend on the \
+                "{} is not one value per group, so over(..) would depend on the \
                  partitioning; use Frame::group_by(..).agg(..) and Frame::join",
-                self.show(node)
+                self.name(node)
             )));
         }
         let name: PlSmallStr = format!("__brisk_o{}", self.overs.len()).into();
@@ -395,8 +405,10 @@ impl Walker<'_> {
         input: &[ExprIR],
     ) -> Result<Info> {
         let Some(data) = input.first().map(|e| e.node()) else {
-            return Err(self.fail(format!("`{}` has no input", self.show(node))));
+            return Err(self.fail(format!("{} has no input", self.name(node))));
         };
+        // Shown before the walk rewrites the inputs.
+        let shown = self.name(node);
         let bounded = |w: &mut Self, back: usize, ahead: usize| -> Result<Info> {
             let mut info = Info::of(Shape::Row);
             for e in input {
@@ -404,9 +416,8 @@ impl Walker<'_> {
             }
             if info.carry {
                 return Err(w.fail(format!(
-                    "`{}` reaches into a cumulative result; compute the cumulative column \
-                     with one Frame::with_columns call and the window in a second",
-                    w.show(node)
+                    "{shown} reaches into a cumulative result; compute the cumulative \
+                     column with one Frame::with_columns call and the window in a second"
                 )));
             }
             info.shape = Shape::Row;
@@ -418,8 +429,8 @@ impl Walker<'_> {
             IRFunctionExpr::Shift | IRFunctionExpr::ShiftAndFill => {
                 let Some(n) = self.literal_i64(input.get(1)) else {
                     return Err(self.fail(format!(
-                        "`{}` shifts by a non-literal amount",
-                        self.show(node)
+                        "{} shifts by a non-literal amount",
+                        self.name(node)
                     )));
                 };
                 let reach = n.unsigned_abs() as usize;
@@ -465,7 +476,10 @@ impl Walker<'_> {
                           compute across partitions"
                     }
                 };
-                Err(self.fail(format!("`{}`: {hint}", self.show(node))))
+                Err(self.fail(format!(
+                    "{} depends on rows of other partitions: {hint}",
+                    self.name(node)
+                )))
             }
         }
     }
@@ -479,9 +493,9 @@ impl Walker<'_> {
     ) -> Result<Info> {
         if !is_elementwise_rec(data, self.arena) {
             return Err(self.fail(format!(
-                "`{}` is cumulative over a non-elementwise input; add the input as a column \
+                "{} is cumulative over a non-elementwise input; add the input as a column \
                  with Frame::with_columns first",
-                self.show(node)
+                self.name(node)
             )));
         }
         let j = self.carries.len();

@@ -718,6 +718,20 @@ fn shift_and_cumulative_functions_cross_partition_boundaries() {
         |lf| lf.filter(col("y").gt(col("y").shift(lit(1)))),
         |f| f.filter(col("y").gt(col("y").shift(lit(1)))),
     );
+    check_query(
+        "filter on a running sum",
+        &df,
+        true,
+        |lf| lf.filter(col("y").cum_sum(false).gt(lit(0))),
+        |f| f.filter(col("y").cum_sum(false).gt(lit(0))),
+    );
+    check_query(
+        "select with a shift",
+        &df,
+        true,
+        |lf| lf.select([col("k"), col("x").shift(lit(2)).alias("x2")]),
+        |f| f.select([col("k"), col("x").shift(lit(2)).alias("x2")]),
+    );
 }
 
 #[test]

@@ -981,3 +981,75 @@ impl Frame {
         Ok(f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> SchemaRef {
+        let mut s = Schema::default();
+        s.insert("x".into(), DataType::Float64);
+        s.insert("k".into(), DataType::String);
+        s.insert("t".into(), DataType::Datetime(TimeUnit::Milliseconds, None));
+        Arc::new(s)
+    }
+
+    #[test]
+    fn elementwise_expressions_stay_per_partition() {
+        let keys = Series::new("keys".into(), ["a", "b"]);
+        for (method, e) in [
+            (Method::Select, col("x") * lit(2.0)),
+            (Method::WithColumns, col("k").str().len_bytes()),
+            (Method::WithColumns, col("t").dt().month()),
+            (
+                Method::Filter,
+                col("k").is_in(lit(keys.clone()).implode(false), false),
+            ),
+            (Method::WithColumns, lit(1).alias("one")),
+            (
+                Method::WithColumns,
+                when(col("x").gt(lit(0.0)))
+                    .then(col("x"))
+                    .otherwise(lit(NULL)),
+            ),
+        ] {
+            let a = analyze(&schema(), method, &[e.clone()]).unwrap();
+            assert!(
+                a.is_none(),
+                "{e:?} in {method:?} was not kept per partition"
+            );
+        }
+    }
+
+    #[test]
+    fn each_class_is_recognised() {
+        let a = analyze(
+            &schema(),
+            Method::WithColumns,
+            &[
+                (col("x") - col("x").mean()).alias("c"),
+                col("x").shift(lit(3)).alias("s"),
+                col("x").shift(lit(-1)).alias("n"),
+                col("x").cum_sum(false).alias("cs"),
+                col("x").sum().over([col("k")]).unwrap().alias("o"),
+            ],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(a.globals.len(), 1);
+        assert_eq!((a.back, a.ahead), (3, 1));
+        assert_eq!(a.carries.len(), 1);
+        assert_eq!(a.overs.len(), 1);
+        assert_eq!(a.overs[0].keys, vec![PlSmallStr::from("k")]);
+        assert!(a.any_row);
+        // A select of aggregations and literals only: one row.
+        let a = analyze(&schema(), Method::Select, &[col("x").sum(), lit(1)])
+            .unwrap()
+            .unwrap();
+        assert!(!a.any_row);
+        let a = analyze(&schema(), Method::Select, &[lit(1)])
+            .unwrap()
+            .unwrap();
+        assert!(a.globals.is_empty() && !a.any_row);
+    }
+}

@@ -1013,7 +1013,7 @@ mod tests {
                     .otherwise(lit(NULL)),
             ),
         ] {
-            let a = analyze(&schema(), method, &[e.clone()]).unwrap();
+            let a = analyze(&schema(), method, std::slice::from_ref(&e)).unwrap();
             assert!(
                 a.is_none(),
                 "{e:?} in {method:?} was not kept per partition"

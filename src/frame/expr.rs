@@ -883,13 +883,13 @@ impl Frame {
                 });
             }
             // The cumulative results, as hidden columns the rewritten expressions read.
+            let mut with_own = self.schema.as_ref().clone();
+            with_own.insert(OWN.into(), DataType::Boolean);
+            let with_own = Arc::new(with_own);
             let mut combined = Vec::with_capacity(a.carries.len());
             for c in &a.carries {
                 let local = c.local();
-                let with_own = self.schema.as_ref().clone();
-                let mut with_own = with_own;
-                with_own.insert(OWN.into(), DataType::Boolean);
-                let dtype = check_lazy(&Arc::new(with_own), what, move |lf| lf.select([local]))?
+                let dtype = check_lazy(&with_own, what, move |lf| lf.select([local]))?
                     .get_at_index(0)
                     .map(|(_, d)| d.clone())
                     .ok_or_else(|| Error::internal("cumulative: no output type"))?;

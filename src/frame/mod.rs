@@ -287,8 +287,10 @@ impl Frame {
         Ok(f)
     }
 
-    /// Applies a user function to every partition. Its output schema is learned by calling it
-    /// once on an empty frame of the input schema (so it must accept empty input).
+    /// Applies a user function to every partition: the way to run polars code on each
+    /// partition on purpose (expressions given to [`select`](Self::select) and its siblings
+    /// mean the whole frame). Its output schema is learned by calling it once on an empty frame
+    /// of the input schema (so it must accept empty input).
     pub fn map_partitions(
         &self,
         f: impl Fn(DataFrame) -> polars::prelude::PolarsResult<DataFrame> + Send + Sync + 'static,

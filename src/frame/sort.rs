@@ -458,7 +458,7 @@ impl Frame {
 
     /// The divisions found by [`sort`](Self::sort) or [`set_index`](Self::set_index), as a
     /// lazy value (`None` for a frame not sorted by brisk): computing it runs the sampling
-    /// tasks only. Output partition `i` holds values `< divisions[i]` and partition `i + 1`
+    /// pass (and whatever the partitions need), not the shuffle. Output partition `i` holds values `< divisions[i]` and partition `i + 1`
     /// values `≥ divisions[i]` (ascending; reversed for a descending sort); the series is
     /// empty when the input was found already sorted and its partitions were kept.
     pub fn divisions(&self) -> Option<Lazy<Series>> {

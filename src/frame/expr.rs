@@ -660,6 +660,10 @@ impl Frame {
     }
 
     /// The whole-frame aggregates `globals` as a one-row value, typed as polars types them.
+    ///
+    /// The decomposable ones share one tree reduction; `n_unique` counts the distinct values
+    /// left by a hash-shuffled dedup; any other (median, quantile, …) gathers only its own
+    /// input into one task, exactly, so it does not pull the others off the tree.
     fn global_row(&self, globals: &[Expr], what: &str) -> Result<(Arc<Node>, SchemaRef)> {
         let g = globals.to_vec();
         let want = check_lazy(&self.schema, what, move |lf| lf.select(g))?;
@@ -667,26 +671,72 @@ impl Frame {
             let one = DataFrame::new(1, Vec::new()).map_err(pl("one-row frame"))?;
             return Ok((literal_df("global-row", &[next_op()], one), want));
         }
-        let agg = self.agg(globals)?;
-        let nodes = agg.nodes();
-        let (agg_schema, in_schema, g, w) = (
-            agg.schema.clone(),
-            self.schema.clone(),
-            globals.to_vec(),
-            want.clone(),
-        );
-        let node = df_task("global-aggregates", &[next_op()], nodes, move |ins| {
-            let dfs = ins.iter_mut().map(take_df).collect::<Result<Vec<_>>>()?;
-            let df = concat(dfs, &agg_schema)?;
+        let (tree, other): (Vec<Expr>, Vec<Expr>) = globals
+            .iter()
+            .cloned()
+            .partition(super::groupby::decomposes);
+        let mut groups: Vec<Vec<Expr>> = Vec::new();
+        if !tree.is_empty() {
+            groups.push(tree);
+        }
+        // Each piece: its nodes, whether they are partitions of a one-row aggregate (else one
+        // distinct count), and the output column.
+        let mut pieces: Vec<(Vec<Arc<Node>>, Option<SchemaRef>, PlSmallStr)> = Vec::new();
+        for e in other {
+            match &e {
+                Expr::Alias(inner, name) => match inner.as_ref() {
+                    Expr::Agg(AggExpr::NUnique(input)) => {
+                        const V: &str = "__brisk_v";
+                        let distinct = self
+                            .select([input.as_ref().clone().alias(V)])?
+                            .drop_duplicates(Some(&[V]))?;
+                        pieces.push((vec![distinct.len().node], None, name.clone()));
+                    }
+                    _ => groups.push(vec![e.clone()]),
+                },
+                _ => groups.push(vec![e.clone()]),
+            }
+        }
+        for group in groups {
+            let agg = self.agg(group)?;
+            let name = PlSmallStr::EMPTY;
+            pieces.push((agg.nodes(), Some(agg.schema.clone()), name));
+        }
+        let layout: Vec<(usize, Option<SchemaRef>, PlSmallStr)> = pieces
+            .iter()
+            .map(|(nodes, s, name)| (nodes.len(), s.clone(), name.clone()))
+            .collect();
+        let deps: Vec<Arc<Node>> = pieces.into_iter().flat_map(|p| p.0).collect();
+        let (in_schema, g, w) = (self.schema.clone(), globals.to_vec(), want.clone());
+        let node = df_task("global-aggregates", &[next_op()], deps, move |ins| {
+            let mut at = 0;
+            let mut cols: Vec<Column> = Vec::new();
+            let mut empty = false;
+            for (count, schema, name) in &layout {
+                let slots = &mut ins[at..at + count];
+                at += count;
+                match schema {
+                    Some(schema) => {
+                        let dfs = slots.iter_mut().map(take_df).collect::<Result<Vec<_>>>()?;
+                        let df = concat(dfs, schema)?;
+                        empty |= df.height() == 0;
+                        cols.extend(df.into_columns());
+                    }
+                    None => {
+                        let n = super::task::take::<u64>(&mut slots[0])?;
+                        cols.push(Column::new(name.clone(), [n]));
+                    }
+                }
+            }
             // No rows at all: polars' aggregates of an empty frame (sum 0, mean null, …).
-            let df = if df.height() == 0 {
+            let df = if empty {
                 DataFrame::empty_with_schema(&in_schema)
                     .lazy()
                     .select(g.clone())
                     .collect()
                     .map_err(pl("aggregates of an empty frame"))?
             } else {
-                df
+                DataFrame::new(1, cols).map_err(pl("whole-frame aggregates"))?
             };
             conform(df, &w)
         });

@@ -8,10 +8,12 @@
 //! - **elementwise** (columns, literals, arithmetic, casts, `when`, string and date functions,
 //!   …): computed inside each partition's polars chain, as before;
 //! - **aggregation** (`sum`, `mean`, `std`, `len`, `n_unique`, `median`, `null_count`, … of an
-//!   elementwise input): computed once for the whole frame through [`Frame::agg`] (a tree
-//!   reduction for the decomposable ones, an exact gather for the others), then broadcast to
-//!   every partition as a literal column of a one-row value. A `select` of aggregations only is
-//!   that one row;
+//!   elementwise input): computed once for the whole frame, then broadcast to every partition
+//!   as a literal column of a one-row value; a `select` of aggregations only is that one row.
+//!   sum, count, len, min, max, mean, var/std (merging count, mean and M2), first and last
+//!   share one tree reduction; `n_unique` counts the values left by a hash-shuffled dedup;
+//!   the others (median, quantile, null_count, …) gather their own input column into one
+//!   task and run polars on it, exactly;
 //! - **order-dependent with a bounded reach** (`shift`, `rolling_*` by rows): each partition is
 //!   computed with the rows of its neighbours that the expression can reach (an overlap carried
 //!   by a chain of small tasks), then cut back to its own rows;

@@ -74,7 +74,7 @@ fn map_partitions_and_head() {
             .collect()
             .unwrap();
         assert_same(&name, &rt.compute(&m).unwrap(), &want, true);
-        let h = f.head(&rt, 13).unwrap();
+        let h = rt.compute(&f.head(13)).unwrap();
         assert_same(&name, &h, &df.head(Some(13)), true);
     }
 }
@@ -312,7 +312,7 @@ fn sort_matches_polars_and_detects_sorted_input() {
                         .with_maintain_order(true),
                 )
                 .unwrap();
-            let s = f.sort(&rt, by, desc).unwrap();
+            let s = f.sort(by, desc).unwrap();
             let got = rt.compute(&s).unwrap();
             // Ties may come in any order: compare the sort column in order, rows as a set.
             assert!(
@@ -324,9 +324,10 @@ fn sort_matches_polars_and_detects_sorted_input() {
             );
             assert_same(&format!("{name} sort {by}"), &got, &want, false);
         }
-        // Already sorted by t: nothing shuffled, no divisions computed.
-        let s = f.sort(&rt, "t", false).unwrap();
-        assert!(s.divisions().is_none(), "{name}: sorted input was shuffled");
+        // Already sorted by t: partitions kept as they were, so no boundaries.
+        let s = f.sort("t", false).unwrap();
+        let bounds = rt.compute(&s.divisions().unwrap()).unwrap();
+        assert!(bounds.is_empty(), "{name}: sorted input was shuffled");
         assert_eq!(s.sorted_by(), Some("t"));
         assert_same(&name, &rt.compute(&s).unwrap(), &df, true);
         let small = rt.compute(&f.nsmallest(5, "x").unwrap()).unwrap();
@@ -560,4 +561,295 @@ fn group_by_dynamic_with_overlapping_and_gapped_windows() {
             );
         }
     }
+}
+
+/// Whole-table polars results of `q`, and brisk's over every partitioning.
+fn check_query(
+    what: &str,
+    df: &DataFrame,
+    ordered: bool,
+    polars_q: impl Fn(LazyFrame) -> LazyFrame,
+    brisk_q: impl Fn(&frame::Frame) -> brisk::Result<frame::Frame>,
+) {
+    let rt = rt();
+    let want = polars_q(df.clone().lazy()).collect().unwrap();
+    for (name, f) in partitionings(df) {
+        let q = brisk_q(&f).unwrap_or_else(|e| panic!("{what}, {name}: {e}"));
+        let got = rt.compute(&q).unwrap();
+        assert_same(&format!("{what}, {name}"), &got, &want, ordered);
+    }
+}
+
+#[test]
+fn select_of_aggregations_is_one_row_for_the_whole_frame() {
+    let df = table(300);
+    let aggs = || {
+        vec![
+            col("x").sum().alias("sum"),
+            col("x").mean().alias("mean"),
+            col("x").min().alias("min"),
+            col("y").max().alias("max"),
+            col("x").count().alias("count"),
+            col("x").std(1).alias("std"),
+            col("y").var(0).alias("var0"),
+            len().alias("len"),
+            col("x").first().alias("first"),
+            col("y").last().alias("last"),
+            col("k").n_unique().alias("nu"),
+            col("y").median().alias("med"),
+            col("x").null_count().alias("nulls"),
+            (col("y").sum() * lit(2) + col("y").min()).alias("expr"),
+            lit(7).alias("seven"),
+        ]
+    };
+    check_query(
+        "select aggregations",
+        &df,
+        true,
+        |lf| lf.select(aggs()),
+        |f| f.select(aggs()),
+    );
+    // No row survives the filter: polars' aggregates of an empty frame, still one row.
+    let nothing = || {
+        vec![
+            col("x").sum().alias("s"),
+            col("x").mean().alias("m"),
+            len(),
+            col("k").n_unique().alias("nu"),
+            col("y").median().alias("med"),
+        ]
+    };
+    check_query(
+        "aggregations of nothing",
+        &df,
+        true,
+        |lf| lf.filter(col("y").gt(lit(10_000))).select(nothing()),
+        |f| f.filter(col("y").gt(lit(10_000)))?.select(nothing()),
+    );
+}
+
+#[test]
+fn aggregations_inside_elementwise_expressions_are_broadcast() {
+    let df = table(300);
+    let exprs = || {
+        vec![
+            (col("x") - col("x").mean()).alias("centered"),
+            (col("y").cast(DataType::Float64) / col("y").sum().cast(DataType::Float64))
+                .alias("share"),
+            col("x").max().alias("xmax"),
+            (col("y") - col("y").min()).alias("y0"),
+        ]
+    };
+    check_query(
+        "with_columns(x - x.mean())",
+        &df,
+        true,
+        |lf| lf.with_columns(exprs()),
+        |f| f.with_columns(exprs()),
+    );
+    check_query(
+        "select mixed",
+        &df,
+        true,
+        |lf| lf.select([col("k"), (col("x") / col("x").std(1)).alias("z")]),
+        |f| f.select([col("k"), (col("x") / col("x").std(1)).alias("z")]),
+    );
+    check_query(
+        "filter(x > x.mean())",
+        &df,
+        true,
+        |lf| lf.filter(col("x").gt(col("x").mean())),
+        |f| f.filter(col("x").gt(col("x").mean())),
+    );
+}
+
+#[test]
+fn shift_and_cumulative_functions_cross_partition_boundaries() {
+    let df = table(200);
+    let exprs = || {
+        vec![
+            col("x").shift(lit(1)).alias("prev"),
+            col("y").shift(lit(-2)).alias("next2"),
+            (col("y") - col("y").shift(lit(1))).alias("diff"),
+            col("y").cum_sum(false).alias("cs"),
+            col("y").cum_sum(true).alias("rcs"),
+            col("x").cum_max(false).alias("cmax"),
+            col("x").cum_min(true).alias("rcmin"),
+            col("x").cum_count(false).alias("cc"),
+            (col("y").cum_sum(false) - col("y").shift(lit(3))).alias("mixed"),
+            (col("x").cum_sum(false) - col("x").mean()).alias("cs_centered"),
+        ]
+    };
+    let rolling = |e: Expr, w: usize, center: bool| {
+        e.rolling_mean(RollingOptionsFixedWindow {
+            window_size: w,
+            min_periods: 1,
+            center,
+            ..Default::default()
+        })
+    };
+    let windows = move || {
+        vec![
+            rolling(col("x"), 4, false).alias("rm4"),
+            rolling(col("y").cast(DataType::Float64), 5, true).alias("rc5"),
+        ]
+    };
+    check_query(
+        "shift/cum",
+        &df,
+        true,
+        |lf| lf.with_columns(exprs()),
+        |f| f.with_columns(exprs()),
+    );
+    check_query(
+        "rolling by rows",
+        &df,
+        true,
+        |lf| lf.with_columns(windows()),
+        |f| f.with_columns(windows()),
+    );
+    check_query(
+        "filter on a shift",
+        &df,
+        true,
+        |lf| lf.filter(col("y").gt(col("y").shift(lit(1)))),
+        |f| f.filter(col("y").gt(col("y").shift(lit(1)))),
+    );
+    check_query(
+        "filter on a running sum",
+        &df,
+        true,
+        |lf| lf.filter(col("y").cum_sum(false).gt(lit(0))),
+        |f| f.filter(col("y").cum_sum(false).gt(lit(0))),
+    );
+    check_query(
+        "select with a shift",
+        &df,
+        true,
+        |lf| lf.select([col("k"), col("x").shift(lit(2)).alias("x2")]),
+        |f| f.select([col("k"), col("x").shift(lit(2)).alias("x2")]),
+    );
+}
+
+#[test]
+fn over_keys_uses_whole_groups() {
+    let df = table(300);
+    let exprs = || {
+        vec![
+            col("x").mean().over([col("k")]).unwrap().alias("km"),
+            col("y")
+                .sum()
+                .over([col("k"), col("g")])
+                .unwrap()
+                .alias("kgs"),
+            (col("x") - col("x").max().over([col("g")]).unwrap()).alias("below"),
+            len().over([col("g")]).unwrap().alias("gn"),
+        ]
+    };
+    check_query(
+        "over(keys)",
+        &df,
+        true,
+        |lf| lf.with_columns(exprs()),
+        |f| f.with_columns(exprs()),
+    );
+}
+
+#[test]
+fn expressions_that_cannot_cross_partitions_fail_at_build_time() {
+    let f = frame::from_polars(table(50), 3);
+    let cases: Vec<(Expr, &str)> = vec![
+        (col("x").sort(Default::default()), "Frame::sort"),
+        (col("x").head(Some(3)), "Frame::head"),
+        (col("y").unique(), "Frame::unique"),
+        ((col("x") - col("x").mean()).abs().mean(), "with_columns"),
+        (
+            col("x").cum_sum(false).over([col("k")]).unwrap(),
+            "group_by",
+        ),
+        ((col("x") - col("x").mean()).cum_sum(false), "with_columns"),
+    ];
+    for (e, hint) in cases {
+        let text = format!("{e:?}");
+        let err = f
+            .with_columns([e.clone().alias("out")])
+            .err()
+            .unwrap_or_else(|| panic!("{text} was accepted"));
+        let msg = err.to_string();
+        assert!(msg.contains(hint), "{text}: {msg}");
+        assert!(msg.contains("map_partitions"), "{text}: {msg}");
+        assert!(
+            matches!(err.kind(), brisk::ErrorKind::Column { .. }),
+            "{msg}"
+        );
+    }
+    // map_partitions stays the explicit per-partition way.
+    let rt = rt();
+    let per = f
+        .map_partitions(|d| d.lazy().select([col("y").sum()]).collect())
+        .unwrap();
+    assert_eq!(rt.compute(&per).unwrap().height(), 3);
+}
+
+#[test]
+fn sort_set_index_and_head_are_lazy() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let df = table(120);
+    // Built without a runtime.
+    let f = frame::from_polars(df.clone(), 6);
+    let s = f.set_index("y").unwrap();
+    let h = f.sort("x", true).unwrap().head(7);
+    let rt = rt();
+    let want = df
+        .sort(
+            ["y"],
+            SortMultipleOptions::default()
+                .with_nulls_last(true)
+                .with_maintain_order(true),
+        )
+        .unwrap();
+    let got = rt.compute(&s).unwrap();
+    assert!(got
+        .column("y")
+        .unwrap()
+        .as_materialized_series()
+        .equals_missing(want.column("y").unwrap().as_materialized_series()));
+    assert_eq!(s.num_partitions(), 6);
+    let bounds = rt.compute(&s.divisions().unwrap()).unwrap();
+    assert!(!bounds.is_empty() && bounds.len() < 6);
+    let want_h = df
+        .sort(
+            ["x"],
+            SortMultipleOptions::default()
+                .with_order_descending(true)
+                .with_nulls_last(true)
+                .with_maintain_order(true),
+        )
+        .unwrap()
+        .head(Some(7));
+    let got_h = rt.compute(&h).unwrap();
+    assert!(got_h
+        .column("x")
+        .unwrap()
+        .as_materialized_series()
+        .equals_missing(want_h.column("x").unwrap().as_materialized_series()));
+    // head reads only the partitions it needs: 10 partitions of 10 rows, 2 threads.
+    let reads = Arc::new(AtomicUsize::new(0));
+    let r2 = reads.clone();
+    let big = table(100);
+    let schema = big.schema().as_ref().clone();
+    let g = frame::from_fn(10, schema, move |i| {
+        r2.fetch_add(1, Ordering::SeqCst);
+        Ok(big.slice(i as i64 * 10, 10))
+    });
+    let h = g.head(15);
+    assert_eq!(reads.load(Ordering::SeqCst), 0, "head ran at build time");
+    let got = rt.compute(&h).unwrap();
+    assert_same("head", &got, &table(100).head(Some(15)), true);
+    assert_eq!(
+        reads.load(Ordering::SeqCst),
+        2,
+        "head read more than it needed"
+    );
 }

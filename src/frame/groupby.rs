@@ -141,6 +141,11 @@ struct Spec {
     input: Expr,
 }
 
+/// Whether `e` is an aggregation the partial/tree/finalize path computes.
+pub(crate) fn decomposes(e: &Expr) -> bool {
+    decompose(e).is_some()
+}
+
 fn decompose(e: &Expr) -> Option<Spec> {
     let mut inner = match e {
         Expr::Alias(inner, _) => inner.as_ref(),

@@ -1,11 +1,14 @@
 //! Chunked data frames: a [`Frame`] is a lazy sequence of partitions, each a polars
 //! [`DataFrame`], computed through brisk's runtime within its memory limit (design §5).
 //!
-//! The API speaks polars: filters, projections and new columns are polars [`Expr`]s. They are
-//! kept pending on the frame and applied per partition as **one** `LazyFrame` chain when
-//! something consumes the partitions; the columns the chain and its consumer read are pushed
-//! into the source reader, so a CSV partition parses only the columns a query uses
-//! (see [`ops`]).
+//! The API speaks polars: filters, projections and new columns are polars [`Expr`]s, and they
+//! mean what they mean in polars on the whole table: `col("x").sum()` is the whole column's
+//! sum, whatever the partitioning. Elementwise expressions are kept pending on the frame and
+//! applied per partition as **one** `LazyFrame` chain when something consumes the partitions;
+//! the columns the chain and its consumer read are pushed into the source reader, so a CSV
+//! partition parses only the columns a query uses (see [`ops`]). Aggregations, `shift`,
+//! `cum_*`, `rolling_*` by rows and `over(keys)` inside an expression are computed across
+//! partitions; any other expression that depends on other rows fails when the frame is built.
 //!
 //! ```no_run
 //! use brisk::frame::{self, col, lit, CsvOptions};
@@ -22,11 +25,12 @@
 //!
 //! How each family of operations runs:
 //! - sources ([`read_csv`], [`read_parquet`], [`from_polars`], [`from_partitions`]);
-//! - per-partition ops (`select`, `filter`, `with_columns`, …), in [`ops`];
+//! - expressions (`select`, `filter`, `with_columns`, …): elementwise ones per partition, in
+//!   [`ops`]; aggregations, windows and cumulative functions across partitions (`expr`);
 //! - group-bys: partial aggregation per partition, a tree combine of fan-in 8, finalize; or an
 //!   exact hash shuffle for holistic aggregations ([`groupby`]);
 //! - joins: broadcast a small side or hash-shuffle both ([`join`], [`shuffle`]);
-//! - sorting by sampled quantiles and a range shuffle ([`sort`]);
+//! - sorting by sampled quantiles and a range shuffle, all inside the graph ([`sort`]);
 //! - rolling windows and resampling across partition boundaries ([`timeseries`]);
 //! - sinks ([`sink`]).
 //!
@@ -39,6 +43,7 @@
 //! `brisk` benchmarks and the examples do): a waiting worker is idle, so at most that many
 //! threads are busy. A pool of one thread would serialize every worker's polars calls.
 
+mod expr;
 pub mod groupby;
 mod iso_time;
 pub mod join;
@@ -105,8 +110,9 @@ pub struct Frame {
     pub(crate) schema: SchemaRef,
     /// A column the partitions are sorted by, each partition's values all ≤ the next's.
     pub(crate) sorted_by: Option<PlSmallStr>,
-    /// Boundaries between partitions of the sort column, when known (after `sort`).
-    pub(crate) divisions: Option<Arc<polars::prelude::Series>>,
+    /// The task that finds the boundaries between partitions of the sort column (after
+    /// `sort`), computed with the frame.
+    pub(crate) divisions: Option<Arc<Node>>,
 }
 
 impl std::fmt::Debug for Frame {
@@ -220,19 +226,28 @@ impl Frame {
         })
     }
 
-    /// Keeps the given expressions (polars `select`), per partition.
+    /// Keeps the given expressions (polars `select`), computed over the whole frame: an
+    /// aggregation (`col("x").sum()`) is the whole column's, a `select` of aggregations only
+    /// yields one row, and `shift`, `cum_sum`, `rolling_*` by rows and `agg.over(keys)` see
+    /// across partition boundaries. An expression that cannot be computed so fails here,
+    /// naming the method that does it (see [`map_partitions`](Self::map_partitions) for
+    /// polars code run on each partition on purpose).
     pub fn select<E: AsRef<[Expr]>>(&self, exprs: E) -> Result<Frame> {
-        self.with_op(PartOp::Select(exprs.as_ref().to_vec()), "select")
+        self.apply_exprs(expr::Method::Select, exprs.as_ref().to_vec())
     }
 
-    /// Keeps the rows where `predicate` holds, per partition.
+    /// Keeps the rows where `predicate` holds; the predicate is computed over the whole frame
+    /// like [`select`](Self::select)'s expressions (`col("x").gt(col("x").mean())` compares
+    /// with the whole column's mean).
     pub fn filter(&self, predicate: Expr) -> Result<Frame> {
-        self.with_op(PartOp::Filter(predicate), "filter")
+        self.apply_exprs(expr::Method::Filter, vec![predicate])
     }
 
-    /// Adds or replaces columns, per partition.
+    /// Adds or replaces columns, computed over the whole frame like
+    /// [`select`](Self::select)'s expressions (`col("x") - col("x").mean()` subtracts the
+    /// whole column's mean).
     pub fn with_columns<E: AsRef<[Expr]>>(&self, exprs: E) -> Result<Frame> {
-        self.with_op(PartOp::WithColumns(exprs.as_ref().to_vec()), "with_columns")
+        self.apply_exprs(expr::Method::WithColumns, exprs.as_ref().to_vec())
     }
 
     /// Adds or replaces one column.
@@ -272,8 +287,10 @@ impl Frame {
         Ok(f)
     }
 
-    /// Applies a user function to every partition. Its output schema is learned by calling it
-    /// once on an empty frame of the input schema (so it must accept empty input).
+    /// Applies a user function to every partition: the way to run polars code on each
+    /// partition on purpose (expressions given to [`select`](Self::select) and its siblings
+    /// mean the whole frame). Its output schema is learned by calling it once on an empty frame
+    /// of the input schema (so it must accept empty input).
     pub fn map_partitions(
         &self,
         f: impl Fn(DataFrame) -> polars::prelude::PolarsResult<DataFrame> + Send + Sync + 'static,
@@ -449,29 +466,39 @@ impl Frame {
         self.parts.is_empty()
     }
 
-    /// The first `n` rows, computing partitions one batch at a time (as many as `rt` has
-    /// threads) and stopping as soon as it has `n` rows: only the partitions it needs are read.
-    pub fn head(&self, rt: &Runtime, n: usize) -> Result<DataFrame> {
+    /// The first `n` rows, as a one-partition frame. Nothing runs now: when computed, its
+    /// task computes the partitions one batch at a time (as many as the runtime has threads)
+    /// and stops as soon as it has `n` rows, so only the partitions it needs are read.
+    pub fn head(&self, n: usize) -> Frame {
         let heads = self.consume(
-            "head",
+            "head-part",
             None,
             Arc::new(move |df, _| Ok(Value::spillable(df.head(Some(n))))),
         );
-        let mut got: Vec<DataFrame> = Vec::new();
-        let mut rows = 0;
-        for batch in heads.chunks(rt.threads().max(1)) {
-            let part = Parts {
-                nodes: batch.to_vec(),
-            };
-            for df in rt.compute(&part)? {
-                rows += df.height();
-                got.push(df);
+        let schema = self.schema.clone();
+        let s2 = schema.clone();
+        let op = crate::graph::Op::new("head", move |ctx, _inputs| {
+            let rt = ctx
+                .runtime()
+                .ok_or_else(|| Error::msg("frame.head: computed outside a runtime"))?;
+            let mut got: Vec<DataFrame> = Vec::new();
+            let mut rows = 0;
+            for batch in heads.chunks(rt.threads().max(1)) {
+                if rows >= n {
+                    break;
+                }
+                let part = Parts {
+                    nodes: batch.to_vec(),
+                };
+                for df in rt.compute(&part)? {
+                    rows += df.height();
+                    got.push(df);
+                }
             }
-            if rows >= n {
-                break;
-            }
-        }
-        Ok(concat(got, &self.schema)?.head(Some(n)))
+            Ok(Value::spillable(concat(got, &s2)?.head(Some(n))))
+        });
+        let key = Key::new("head".to_string(), &[next_op()]);
+        Frame::of_nodes(vec![Arc::new(Node::new(key, op, Vec::new()))], schema)
     }
 
     /// Computes every partition now and keeps them in memory: later graphs read them instead

@@ -30,6 +30,33 @@ pub(crate) enum PartOp {
     /// A join with a whole small table (a graph value), e.g. a broadcast join: pending like
     /// the others, so the columns it and its consumer need reach the source reader.
     JoinSide(Arc<SideJoin>),
+    /// Columns of a one-row graph value (whole-frame aggregates) added to every row.
+    Broadcast(Arc<Broadcast>),
+}
+
+/// A one-row `DataFrame` computed by `side`, whose columns every partition gets as literals.
+pub(crate) struct Broadcast {
+    pub(crate) side: Arc<super::task::Node>,
+    pub(crate) side_schema: SchemaRef,
+}
+
+/// The columns of the first row of `row` as literal expressions (typed nulls when `row` is
+/// empty, which only happens when checking schemas).
+pub(crate) fn row_literals(row: &DataFrame, schema: &Schema) -> Vec<Expr> {
+    schema
+        .iter()
+        .map(|(name, dtype)| {
+            let value = row
+                .column(name)
+                .ok()
+                .filter(|c| !c.is_empty())
+                .and_then(|c| c.get(0).ok().map(|v| v.into_static()));
+            match value {
+                Some(v) => lit(Scalar::new(dtype.clone(), v)).alias(name.clone()),
+                None => lit(NULL).cast(dtype.clone()).alias(name.clone()),
+            }
+        })
+        .collect()
 }
 
 /// A join of every partition with one `DataFrame` computed by `side`.
@@ -47,6 +74,7 @@ impl PartOp {
     pub(crate) fn side_node(&self) -> Option<&Arc<super::task::Node>> {
         match self {
             PartOp::JoinSide(j) => Some(&j.side),
+            PartOp::Broadcast(b) => Some(&b.side),
             _ => None,
         }
     }
@@ -60,6 +88,10 @@ impl PartOp {
             PartOp::JoinSide(j) => {
                 let right = side.unwrap_or_else(|| DataFrame::empty_with_schema(&j.side_schema));
                 (j.join)(lf, right.lazy())
+            }
+            PartOp::Broadcast(b) => {
+                let row = side.unwrap_or_else(|| DataFrame::empty_with_schema(&b.side_schema));
+                lf.with_columns(row_literals(&row, &b.side_schema))
             }
             PartOp::Select(e) => lf.select(e.clone()),
             PartOp::Filter(e) => lf.filter(e.clone()),
@@ -218,6 +250,12 @@ pub(crate) fn needed_source_columns(
                 }
             },
             (PartOp::Drop(_), Some(n)) => Some(n),
+            // The broadcast columns come from the side value, not the source.
+            (PartOp::Broadcast(b), Some(n)) => Some(
+                n.into_iter()
+                    .filter(|c| b.side_schema.get(c).is_none())
+                    .collect(),
+            ),
             // The partition side's columns among those needed, and its join keys.
             (PartOp::JoinSide(j), Some(n)) => Some(
                 n.into_iter()

@@ -152,19 +152,31 @@ pub(crate) fn shuffle_pieces(
     n: usize,
     split: Arc<dyn Fn(DataFrame) -> Result<Vec<DataFrame>> + Send + Sync>,
 ) -> Vec<Vec<Arc<Node>>> {
+    shuffle_pieces_with(inputs, None, n, Arc::new(move |df, _, _| split(df)))
+}
+
+/// A split of input `i` that may read one extra graph value (e.g. sort boundaries).
+pub(crate) type SplitWith =
+    Arc<dyn Fn(DataFrame, usize, Option<&Value>) -> Result<Vec<DataFrame>> + Send + Sync>;
+
+/// Like [`shuffle_pieces`], with `side` (when given) as a further input of every split task:
+/// `split(df, i, side_value)`.
+pub(crate) fn shuffle_pieces_with(
+    inputs: &[Arc<Node>],
+    side: Option<Arc<Node>>,
+    n: usize,
+    split: SplitWith,
+) -> Vec<Vec<Arc<Node>>> {
     let id = next_op();
     let mut outs: Vec<Vec<Arc<Node>>> = vec![Vec::with_capacity(inputs.len()); n];
     for (i, input) in inputs.iter().enumerate() {
         let split = Arc::clone(&split);
-        let pieces = task(
-            "shuffle-split",
-            &[id, i as i64],
-            vec![input.clone()],
-            move |inputs| {
-                let df = take_df(&mut inputs[0])?;
-                Ok(Value::spillable(Pieces(split(df)?)))
-            },
-        );
+        let mut deps = vec![input.clone()];
+        deps.extend(side.clone());
+        let pieces = task("shuffle-split", &[id, i as i64], deps, move |inputs| {
+            let df = take_df(&mut inputs[0])?;
+            Ok(Value::spillable(Pieces(split(df, i, inputs.get(1))?)))
+        });
         for (j, out) in outs.iter_mut().enumerate() {
             out.push(df_task(
                 "shuffle-piece",

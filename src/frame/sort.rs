@@ -1,14 +1,16 @@
 //! Sorting: sampled quantile boundaries and a range shuffle, with already-sorted input
 //! detected; and `nsmallest` / `nlargest` without a full sort.
 //!
-//! [`Frame::sort`] first computes, per partition, the sort column's minimum, maximum, whether
-//! the partition is sorted, and an evenly spaced sample of its sorted values (one small task per
-//! partition; this is the one eager step, like Dask's `set_index` computing divisions). If every
+//! [`Frame::sort`] builds its whole plan into the graph, like Dask's `set_index` does inside
+//! `compute`: nothing runs when the frame is built. When computed, one small task per
+//! partition takes the sort column's minimum, maximum, whether the partition is sorted, and an
+//! evenly spaced sample of its sorted values; one task reads them all and decides. If every
 //! partition is sorted and each one's maximum is ≤ the next non-empty one's minimum, the input
-//! is already sorted: nothing moves and the frame is marked sorted. Otherwise `n − 1` boundaries
-//! are taken at the quantiles of the pooled sample, every row goes to the partition of its range
-//! (`search_sorted` on the boundaries; nulls to the last), the pieces are shuffled through the
-//! store, and each output partition is sorted locally. The boundaries are kept as the frame's
+//! is already sorted: every partition stays whole where it is. Otherwise up to `n − 1`
+//! boundaries are taken at the quantiles of the pooled sample and every row goes to the
+//! partition of its range (`search_sorted` on the boundaries; nulls to the last). The pieces
+//! are shuffled through the store and each output partition (as many as the input has, fixed
+//! when the graph is built) is sorted locally. The decision task is kept as the frame's
 //! divisions.
 
 use std::sync::Arc;
@@ -16,12 +18,11 @@ use std::sync::Arc;
 use polars::prelude::*;
 
 use super::groupby::tree_reduce;
-use super::shuffle::{gather_pieces, shuffle_pieces, split_by};
+use super::shuffle::{gather_pieces, shuffle_pieces_with, split_by};
 use super::task::{next_op, pl, take, task, Node};
 use super::{Frame, Lazy, Part, Source};
 use crate::error::Result;
 use crate::graph::Value;
-use crate::sched::Runtime;
 use crate::spill::SizeOf;
 
 /// The rows of `df` that `pick` chooses from its column `c`, in that order.
@@ -173,87 +174,136 @@ fn le(a: &Series, b: &Series) -> Result<bool> {
     Ok(c.get(0).unwrap_or(false))
 }
 
+/// What the divisions task decides for a sort: keep the partitions (already sorted) or move
+/// every row to the output partition of its range.
+#[derive(Clone)]
+struct SortPlan {
+    already_sorted: bool,
+    /// `k` boundaries (distinct, ascending): output partition `i` holds values below
+    /// `bounds[i]`, the last one the rest and the nulls.
+    bounds: Series,
+}
+
+impl SizeOf for SortPlan {
+    fn size_of(&self) -> usize {
+        std::mem::size_of::<SortPlan>() + self.bounds.size_of()
+    }
+}
+
+/// Is the input, partition by partition, already sorted ascending (each partition sorted, its
+/// maximum ≤ the next non-empty one's minimum, nulls only at the very end)?
+fn already_sorted(st: &[Stats]) -> Result<bool> {
+    if !st.iter().all(|s| s.sorted) {
+        return Ok(false);
+    }
+    let non_empty: Vec<&Stats> = st.iter().filter(|s| s.rows > s.nulls).collect();
+    for w in non_empty.windows(2) {
+        if !le(&w[0].range.slice(1, 1), &w[1].range.slice(0, 1))? {
+            return Ok(false);
+        }
+    }
+    let last_with_rows = st.iter().rposition(|s| s.rows > 0);
+    Ok(st
+        .iter()
+        .enumerate()
+        .all(|(i, s)| s.nulls == 0 || Some(i) == last_with_rows))
+}
+
+/// Up to `n − 1` distinct boundaries at the quantiles of the pooled samples.
+fn boundaries(st: &[Stats], n: usize, name: &PlSmallStr, dtype: &DataType) -> Result<Series> {
+    let mut pooled = Series::new_empty(name.clone(), dtype);
+    for s in st {
+        pooled.append(&s.sample).map_err(pl("sort sample"))?;
+    }
+    let pooled = pooled
+        .sort(SortOptions::default())
+        .map_err(pl("sort sample"))?;
+    let m = pooled.len();
+    let mut bounds = Series::new_empty(name.clone(), dtype);
+    if m > 0 {
+        for k in 1..n {
+            let at = (k * m / n).min(m - 1);
+            bounds
+                .append(&pooled.slice(at as i64, 1))
+                .map_err(pl("sort boundaries"))?;
+        }
+    }
+    bounds.unique_stable().map_err(pl("sort boundaries"))
+}
+
 impl Frame {
-    /// Sorts by `by` across partitions (nulls last): sampled quantile boundaries and a range
-    /// shuffle, or nothing at all when the input is already sorted. Runs the sampling pass on
-    /// `rt` now.
-    pub fn sort(&self, rt: &Runtime, by: &str, descending: bool) -> Result<Frame> {
+    /// Sorts by `by` across partitions (nulls last), lazily like every other operation. When
+    /// computed: one small task per partition takes the sort column's range and a sample, one
+    /// task finds the divisions from them (or finds the input already sorted, and then no row
+    /// moves), each partition is split by the divisions, and each of the output partitions (as
+    /// many as the input has) concatenates its pieces and sorts them.
+    pub fn sort(&self, by: &str, descending: bool) -> Result<Frame> {
         self.check_columns(&[by], "sort")?;
-        let base = self.materialize();
-        let nodes = base.nodes();
+        let nodes = self.nodes();
+        let n = nodes.len();
         let byc = PlSmallStr::from(by);
-        let b2 = byc.clone();
-        let stats_nodes: Vec<Arc<Node>> = base.consume(
-            "sort-stats",
-            None,
-            Arc::new(move |df, _| Ok(Value::new(stats(&df, &b2)?))),
-        );
-        let list = task("sort-stats-list", &[next_op()], stats_nodes, |ins| {
-            let v = ins
+        if n == 0 {
+            let mut out = self.materialize();
+            out.sorted_by = Some(byc);
+            return Ok(out);
+        }
+        let id = next_op();
+        let stats_nodes: Vec<Arc<Node>> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                let b = byc.clone();
+                task(
+                    "sort-stats",
+                    &[id, i as i64],
+                    vec![node.clone()],
+                    move |ins| {
+                        let df = super::task::take_df(&mut ins[0])?;
+                        Ok(Value::new(stats(&df, &b)?))
+                    },
+                )
+            })
+            .collect();
+        let dtype = self.schema.get(by).cloned().unwrap_or(DataType::Null);
+        let b = byc.clone();
+        let plan = task("sort-divisions", &[id], stats_nodes, move |ins| {
+            let st = ins
                 .iter_mut()
                 .map(take::<Stats>)
                 .collect::<Result<Vec<_>>>()?;
-            Ok(Value::new(StatsList(v)))
+            let keep = !descending && already_sorted(&st)?;
+            let bounds = if keep {
+                Series::new_empty(b.clone(), &dtype)
+            } else {
+                boundaries(&st, n, &b, &dtype)?
+            };
+            Ok(Value::new(SortPlan {
+                already_sorted: keep,
+                bounds,
+            }))
         });
-        let StatsList(st) = rt.compute(&Lazy::<StatsList>::new(list))?;
-
-        // Already sorted (ascending) across partitions?
-        if !descending && st.iter().all(|s| s.sorted) {
-            let non_empty: Vec<&Stats> = st.iter().filter(|s| s.rows > s.nulls).collect();
-            let mut ok = true;
-            for w in non_empty.windows(2) {
-                if !le(&w[0].range.slice(1, 1), &w[1].range.slice(0, 1))? {
-                    ok = false;
-                }
-            }
-            // Nulls only in the last non-empty partition, at its end.
-            let last_with_rows = st.iter().rposition(|s| s.rows > 0);
-            for (i, s) in st.iter().enumerate() {
-                if s.nulls > 0 && Some(i) != last_with_rows {
-                    ok = false;
-                }
-            }
-            if ok {
-                let mut out = base.clone();
-                out.sorted_by = Some(byc);
-                return Ok(out);
-            }
-        }
-
-        let n = nodes.len().max(1);
-        let dtype = self.schema.get(by).cloned().unwrap_or(DataType::Null);
-        let mut pooled = Series::new_empty(byc.clone(), &dtype);
-        for s in &st {
-            pooled.append(&s.sample).map_err(pl("sort sample"))?;
-        }
-        let pooled = pooled
-            .sort(SortOptions::default())
-            .map_err(pl("sort sample"))?;
-        let m = pooled.len();
-        let mut bounds = Series::new_empty(byc.clone(), &dtype);
-        if m > 0 {
-            for k in 1..n {
-                let at = (k * m / n).min(m - 1);
-                bounds
-                    .append(&pooled.slice(at as i64, 1))
-                    .map_err(pl("sort boundaries"))?;
-            }
-        }
-        let bounds = bounds.unique_stable().map_err(pl("sort boundaries"))?;
-        let nb = bounds.len();
-        let parts = nb + 1;
-        let b2 = byc.clone();
-        let bd = bounds.clone();
-        let outs = shuffle_pieces(
+        let b = byc.clone();
+        let outs = shuffle_pieces_with(
             &nodes,
-            parts,
-            Arc::new(move |df| {
+            Some(plan.clone()),
+            n,
+            Arc::new(move |df, i, plan| {
+                let plan = plan
+                    .and_then(|v| v.downcast_ref::<SortPlan>())
+                    .ok_or_else(|| crate::Error::internal("sort split: no divisions"))?;
+                if plan.already_sorted {
+                    let mut pieces = vec![df.clear(); n];
+                    pieces[i] = df;
+                    return Ok(pieces);
+                }
+                let bd = &plan.bounds;
+                let nb = bd.len();
                 let s = df
-                    .column(&b2)
+                    .column(&b)
                     .map_err(pl("sort split"))?
                     .as_materialized_series()
                     .clone();
-                let idx = search_sorted(&bd, &s, SearchSortedSide::Right, false)
+                let idx = search_sorted(bd, &s, SearchSortedSide::Right, false)
                     .map_err(pl("sort split"))?;
                 let assign: Vec<u32> = idx
                     .iter()
@@ -271,7 +321,7 @@ impl Frame {
                         }
                     })
                     .collect();
-                split_by(&df, &assign, parts).map_err(pl("sort split"))
+                split_by(&df, &assign, n).map_err(pl("sort split"))
             }),
         );
         let shuffled = Frame::of_nodes(gather_pieces(outs, &self.schema), self.schema.clone());
@@ -293,14 +343,15 @@ impl Frame {
         if !descending {
             out.sorted_by = Some(byc);
         }
-        out.divisions = Some(Arc::new(bounds));
+        out.divisions = Some(plan);
         Ok(out)
     }
 
     /// Sorts by `column` and records its divisions (Dask's `set_index`; the column stays a
-    /// column, polars having no index).
-    pub fn set_index(&self, rt: &Runtime, column: &str) -> Result<Frame> {
-        self.sort(rt, column, false)
+    /// column, polars having no index). Lazy like [`sort`](Self::sort): the divisions are
+    /// found when the frame is computed; [`divisions`](Self::divisions) computes them alone.
+    pub fn set_index(&self, column: &str) -> Result<Frame> {
+        self.sort(column, false)
     }
 
     /// The `n` rows with the smallest `column` (nulls last), sorted: each partition keeps its
@@ -405,19 +456,18 @@ impl Frame {
         Ok(Frame::of_nodes(vec![root], schema))
     }
 
-    /// Boundaries between partitions after a shuffling [`sort`](Self::sort): partition `i`
-    /// holds values `< divisions[i]`, partition `i + 1` values `≥ divisions[i]` (ascending).
-    pub fn divisions(&self) -> Option<&Series> {
-        self.divisions.as_deref()
-    }
-}
-
-#[derive(Clone)]
-struct StatsList(Vec<Stats>);
-
-impl SizeOf for StatsList {
-    fn size_of(&self) -> usize {
-        self.0.iter().map(|s| s.size_of()).sum()
+    /// The divisions found by [`sort`](Self::sort) or [`set_index`](Self::set_index), as a
+    /// lazy value (`None` for a frame not sorted by brisk): computing it runs the sampling
+    /// pass (and whatever the partitions need), not the shuffle. Output partition `i` holds values `< divisions[i]` and partition `i + 1`
+    /// values `≥ divisions[i]` (ascending; reversed for a descending sort); the series is
+    /// empty when the input was found already sorted and its partitions were kept.
+    pub fn divisions(&self) -> Option<Lazy<Series>> {
+        let plan = self.divisions.clone()?;
+        let node = task("sort-divisions-value", &[next_op()], vec![plan], |ins| {
+            let plan = take::<SortPlan>(&mut ins[0])?;
+            Ok(Value::new(plan.bounds))
+        });
+        Some(Lazy::new(node))
     }
 }
 

@@ -49,10 +49,11 @@
 //!   the walk emits only runnable tasks (checked, with a repair as a safety net), and the
 //!   moves keep every task between its dependencies and dependents.
 //! * No recursion anywhere: explicit stacks, so a million-long chain is fine.
-//! * `tie` decides between tasks whose structural keys are equal: when sorting the leaves and
-//!   when comparing siblings on the critical path (Dask's full sort key, which ends with
-//!   `str(key)`). Structural keys differ for most pairs, so it is called far less than once
-//!   per edge on typical graphs (on a tree, once per sibling comparison of equal subtrees).
+//! * `tie` decides between tasks whose structural keys are equal: when sorting the leaves and,
+//!   on graphs up to `KEY_TIE_BUDGET` tasks plus edges, when comparing siblings on the
+//!   critical path (Dask's full sort key, which ends with `str(key)`). On bigger graphs
+//!   siblings are compared by task id (insertion order): the per-edge key comparisons would
+//!   cost 30-40% of the ordering time there.
 //! * Deterministic: salts are fixed, and no hash-map iteration order is observed.
 //!
 //! # Differences from Dask
@@ -78,7 +79,8 @@ const NONE: u32 = u32::MAX;
 ///
 /// `deps` = dependencies per task, deduplicated; `dependents` = `deps.transpose(n)`.
 /// `tie` breaks ties between otherwise-equal tasks (brisk passes a comparison of keys, like
-/// Dask's `str(key)` tie-break); it is called only for tasks whose structural keys are equal.
+/// Dask's `str(key)` tie-break); it is called only for tasks whose structural keys are equal,
+/// and per edge only on graphs of up to about 2^18 tasks plus edges.
 ///
 /// The graph must be acyclic. On a cyclic graph the result is still a permutation (tasks that
 /// Kahn's sweep reaches first, in that order, then the rest by id) but cannot be topological.
@@ -428,7 +430,13 @@ struct Prep<'g> {
     /// Leaf-degree data, when there are at least two non-root leaves to choose between and
     /// the root-leaf relation is small enough to hold.
     degrees: Option<Degrees>,
+    /// Whether the walk breaks ties between structurally equal siblings with `tie` (graphs up
+    /// to [`KEY_TIE_BUDGET`] tasks plus edges) or by id.
+    sibling_ties_by_key: bool,
 }
+
+/// Graphs up to this many tasks plus edges break ties between equal siblings by key.
+const KEY_TIE_BUDGET: usize = 1 << 18;
 
 /// Which leaves each root reaches, and how many roots each leaf needs.
 struct Degrees {
@@ -517,6 +525,7 @@ impl<'g> Prep<'g> {
             leaves_sorted: Vec::new(),
             n_roots,
             degrees,
+            sibling_ties_by_key: n + deps.num_edges() <= KEY_TIE_BUDGET,
         };
         let mut leaves = leaves;
         leaves.sort_unstable_by(|&a, &b| prep.cmp(a, b));
@@ -1021,13 +1030,17 @@ impl<'p, 'g> Walker<'p, 'g> {
             // the caller's tie-break, like Dask's `str(key)`: which of them the walk opens
             // first decides which inputs are loaded next, and ids (insertion order) made
             // worse choices than keys on array graphs (dot products followed by reductions
-            // peaked up to 12% above Dask). Salted walks shuffle these ties instead.
+            // peaked up to 12% above Dask). Salted walks shuffle these ties instead, and
+            // big graphs use ids: there the key comparisons (cache misses on the caller's
+            // keys) cost 30-40% of the ordering time.
             Ordering::Equal => {
                 let (a, b) = (self.prep.orig(a), self.prep.orig(b));
                 if self.salt != 0 {
                     mix(a, self.salt).cmp(&mix(b, self.salt))
-                } else {
+                } else if self.prep.sibling_ties_by_key {
                     (self.prep.tie)(a, b).then(a.cmp(&b))
+                } else {
+                    a.cmp(&b)
                 }
             }
             o => o,

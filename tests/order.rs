@@ -9,6 +9,11 @@
 //!   is where a graph would be listed, with the reason, if that ever became impossible);
 //! * our pressure implementation reproduces Dask's per-step list when fed Dask's order.
 //!
+//! The same checks run on `tests/data/order-graphs`, a small committed sample of graphs written
+//! by `benches/export_order_graphs.py` (more sizes and chunkings of the same families; the
+//! script exports hundreds), and a property test checks that the order is a deterministic
+//! topological permutation on random DAGs.
+//!
 //! Mean pressure is reported, not asserted: Dask's mean depends on its hash seed by up to
 //! ~20% on some graphs, and ours is within 2% of Dask's seed-0 value where it is higher.
 //! The directory lives beside the crate (`../shared/...`); without it the test prints a note

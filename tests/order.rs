@@ -9,6 +9,11 @@
 //!   is where a graph would be listed, with the reason, if that ever became impossible);
 //! * our pressure implementation reproduces Dask's per-step list when fed Dask's order.
 //!
+//! The same checks run on `tests/data/order-graphs`, a small committed sample of graphs written
+//! by `benches/export_order_graphs.py` (more sizes and chunkings of the same families; the
+//! script exports hundreds), and a property test checks that the order is a deterministic
+//! topological permutation on random DAGs.
+//!
 //! Mean pressure is reported, not asserted: Dask's mean depends on its hash seed by up to
 //! ~20% on some graphs, and ours is within 2% of Dask's seed-0 value where it is higher.
 //! The directory lives beside the crate (`../shared/...`); without it the test prints a note
@@ -83,17 +88,10 @@ fn is_permutation(prio: &[u32]) -> bool {
     })
 }
 
-#[test]
-fn benchmark_graphs_beat_or_match_dask() {
-    let dir = graph_dir();
-    if !dir.is_dir() {
-        println!(
-            "note: {} not found; skipping the order-graph checks",
-            dir.display()
-        );
-        return;
-    }
-    let files = graph_files(&dir);
+/// Orders every graph of `dir`, checks validity, and compares peak pressure with Dask's.
+/// Returns the graphs whose peak is above Dask's (outside [`PEAK_EXCEPTIONS`]).
+fn check_graph_dir(dir: &Path) -> Vec<String> {
+    let files = graph_files(dir);
     assert!(!files.is_empty(), "no graph files in {}", dir.display());
 
     let mut failures = Vec::new();
@@ -115,7 +113,7 @@ fn benchmark_graphs_beat_or_match_dask() {
         );
         let ours = pressure(&g.deps, &dependents, &prio).unwrap();
 
-        if let Some((dask_prio, dask_list)) = dask_order(&dir, &g) {
+        if let Some((dask_prio, dask_list)) = dask_order(dir, &g) {
             let replay = pressure(&g.deps, &dependents, &dask_prio).unwrap();
             assert_eq!(
                 replay.per_step, dask_list,
@@ -165,6 +163,34 @@ fn benchmark_graphs_beat_or_match_dask() {
          dask's own pressure reproduced on {dask_checked}",
         files.len()
     );
+    failures
+}
+
+#[test]
+fn benchmark_graphs_beat_or_match_dask() {
+    let dir = graph_dir();
+    if !dir.is_dir() {
+        println!(
+            "note: {} not found; skipping the order-graph checks",
+            dir.display()
+        );
+        return;
+    }
+    let failures = check_graph_dir(&dir);
+    assert!(
+        failures.is_empty(),
+        "peak pressure above Dask's:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// A small committed sample of graphs exported with `benches/export_order_graphs.py` (the
+/// same families as the shared set, other sizes and chunkings), including graphs where an
+/// earlier walk peaked above Dask.
+#[test]
+fn exported_sample_graphs_beat_or_match_dask() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/order-graphs");
+    let failures = check_graph_dir(&dir);
     assert!(
         failures.is_empty(),
         "peak pressure above Dask's:\n{}",
@@ -198,4 +224,58 @@ fn ordering_a_loaded_graph_uses_its_csr() {
     assert_eq!(deps.row(1), &[0]);
     let prio = order(deps, &g.dependents(), &g.tie_by_key()).unwrap();
     assert_eq!(prio, vec![0, 1, 2]);
+}
+
+/// A random DAG: task `i` depends on up to `max_deps` distinct earlier tasks, picked from
+/// `picks` (so every edge points backwards and the graph is acyclic). Ids are then shuffled
+/// by `perm_seed` so that ids do not follow the topological order.
+fn random_dag(n: usize, picks: &[(u16, u16)], max_deps: usize, perm_seed: u64) -> Csr {
+    let mut rows: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut it = picks.iter().cycle();
+    for (i, row) in rows.iter_mut().enumerate().skip(1) {
+        let &(count, first) = it.next().expect("non-empty picks");
+        let count = count as usize % (max_deps + 1);
+        for k in 0..count {
+            let d = (first as usize + k * 7919) % i;
+            if !row.contains(&(d as u32)) {
+                row.push(d as u32);
+            }
+        }
+    }
+    // A fixed pseudo-random relabelling (Fisher-Yates with a 64-bit LCG).
+    let mut label: Vec<u32> = (0..n as u32).collect();
+    let mut s = perm_seed | 1;
+    for i in (1..n).rev() {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        label.swap(i, (s >> 33) as usize % (i + 1));
+    }
+    let mut relabelled: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for (i, row) in rows.into_iter().enumerate() {
+        relabelled[label[i] as usize] = row.into_iter().map(|d| label[d as usize]).collect();
+    }
+    Csr::from_rows(relabelled)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// On any DAG the order is a topological permutation, and ordering twice gives the same
+    /// result (no hidden randomness).
+    #[test]
+    fn order_is_a_deterministic_topological_permutation(
+        n in 1usize..160,
+        picks in proptest::collection::vec((0u16..8, 0u16..u16::MAX), 1..64),
+        max_deps in 1usize..6,
+        perm_seed in 0u64..u64::MAX,
+    ) {
+        let deps = random_dag(n, &picks, max_deps, perm_seed);
+        let dependents = deps.transpose(n);
+        let by_id = |a: u32, b: u32| a.cmp(&b);
+        let prio = order(&deps, &dependents, &by_id).unwrap();
+        proptest::prop_assert!(is_permutation(&prio), "not a permutation: {:?}", prio);
+        proptest::prop_assert!(is_topological(&deps, &prio), "not topological: {:?}", prio);
+        proptest::prop_assert_eq!(prio, order(&deps, &dependents, &by_id).unwrap());
+    }
 }

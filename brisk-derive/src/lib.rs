@@ -86,8 +86,9 @@ fn container_options(attrs: &[Attribute]) -> syn::Result<ContainerOptions> {
                 Ok(())
             } else if meta.path.is_ident("bound") {
                 let text = string_value(&meta)?;
-                options.bound =
-                    Some(text.parse_with(Punctuated::<WherePredicate, Token![,]>::parse_terminated)?);
+                options.bound = Some(
+                    text.parse_with(Punctuated::<WherePredicate, Token![,]>::parse_terminated)?,
+                );
                 Ok(())
             } else if meta.path.is_ident("skip") || meta.path.is_ident("with") {
                 Err(meta.error("`skip` and `with` go on fields, not on the type"))
@@ -129,7 +130,10 @@ fn fields_heap(fields: &Fields) -> syn::Result<(TokenStream2, TokenStream2)> {
         Fields::Named(named) => {
             let mut binds = Vec::new();
             for f in &named.named {
-                let name = f.ident.as_ref().ok_or_else(|| Error::new(f.span(), "unnamed"))?;
+                let name = f
+                    .ident
+                    .as_ref()
+                    .ok_or_else(|| Error::new(f.span(), "unnamed"))?;
                 let bind = format_ident!("__field_{}", name);
                 match field_mode(&f.attrs)? {
                     FieldMode::Skip => continue,
@@ -186,8 +190,8 @@ fn expand(input: DeriveInput) -> syn::Result<TokenStream2> {
                 arms.push(quote! { Self::#variant #pattern => #sum, });
             }
             if arms.is_empty() {
-                // No value of an empty enum exists; `match *self {}` says so to the compiler.
-                quote! { match *self {} }
+                // No value of an empty enum exists, so `size_of` is never called.
+                quote! { 0usize }
             } else {
                 quote! {
                     match self {
@@ -260,12 +264,20 @@ fn expand(input: DeriveInput) -> syn::Result<TokenStream2> {
             }
         };
         codec_fn = quote! {
-            fn spill_codec() -> ::core::option::Option<::brisk::spill::codec::Codec> {
+            fn spill_codec() -> ::core::option::Option<::brisk::spill::codec::Codec>
+            where
+                Self: ::core::marker::Sized + 'static,
+            {
                 ::core::option::Option::Some(::brisk::spill::codec::Codec::of::<Self>())
             }
         };
         let predicates = where_clause
-            .map(|w| w.predicates.iter().map(|p| quote! { #p }).collect::<Vec<_>>())
+            .map(|w| {
+                w.predicates
+                    .iter()
+                    .map(|p| quote! { #p })
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default();
         size_of_where = quote! {
             where #(#predicates,)* #self_ty: ::brisk::spill::codec::Spill
@@ -277,7 +289,8 @@ fn expand(input: DeriveInput) -> syn::Result<TokenStream2> {
         impl #impl_generics ::brisk::SizeOf for #self_ty #size_of_where {
             #[allow(unused_variables)]
             fn size_of(&self) -> usize {
-                ::core::mem::size_of_val(self) + { #heap }
+                let heap: usize = { #heap };
+                ::core::mem::size_of_val(self) + heap
             }
             #codec_fn
         }

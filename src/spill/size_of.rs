@@ -85,7 +85,8 @@
 //! capacities, not lengths (`String`, `Vec`, `VecDeque`, `PathBuf`, `OsString`); the bucket
 //! array of a `HashMap`/`HashSet` (buckets from its capacity, `(K, V)` plus one control byte
 //! each, plus 16 trailing control bytes; any hasher, its state counted inline); B-tree nodes of
-//! a `BTreeMap`/`BTreeSet` estimated at two-thirds full, the usual fill. Boxed, `Rc` and `Arc`
+//! a `BTreeMap`/`BTreeSet` estimated at two-thirds full, the fill random insertions leave (a
+//! map collected from sorted data has full nodes and is overcounted by up to a half). Boxed, `Rc` and `Arc`
 //! contents are counted with their allocation (`Rc`/`Arc` add their two counters). A shared
 //! `Arc` or `Rc` is counted in full by every handle: several results holding one `Arc` are
 //! counted several times, an overcount the memory limit errs on the safe side of. Borrowed
@@ -130,7 +131,7 @@ pub trait SizeOf {
     /// the derive return a postcard codec.
     fn spill_codec() -> Option<Codec>
     where
-        Self: Sized,
+        Self: Sized + 'static,
     {
         None
     }
@@ -221,13 +222,16 @@ fn elements_heap<T: SizeOf>(items: &[T]) -> usize {
     items.iter().map(SizeOf::heap_size).sum()
 }
 
-impl<T: SizeOf + 'static> SizeOf for Vec<T> {
+impl<T: SizeOf> SizeOf for Vec<T> {
     fn size_of(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.capacity() * std::mem::size_of::<T>()
             + elements_heap(self)
     }
-    fn spill_codec() -> Option<Codec> {
+    fn spill_codec() -> Option<Codec>
+    where
+        Self: 'static,
+    {
         codec_if::<Self, Vec<f64>>()
             .or_else(codec_if::<Self, Vec<i64>>)
             .or_else(codec_if::<Self, Vec<u8>>)
@@ -269,6 +273,12 @@ impl<T: SizeOf> SizeOf for Box<[T]> {
 /// The strong and weak counters in front of an `Rc`'s or `Arc`'s value.
 const COUNTERS: usize = 2 * std::mem::size_of::<usize>();
 
+/// Bytes of an `Rc`/`Arc` allocation of `data` bytes aligned to `align`: the counters, then
+/// the data, padded to the alignment of the whole.
+fn shared_allocation(data: usize, align: usize) -> usize {
+    (COUNTERS + data).next_multiple_of(align.max(std::mem::align_of::<usize>()))
+}
+
 macro_rules! shared_pointer {
     ($($p:ident),+) => {$(
         /// Counted in full by every handle (see the module docs).
@@ -281,7 +291,7 @@ macro_rules! shared_pointer {
         /// Counted in full by every handle (see the module docs).
         impl SizeOf for $p<str> {
             fn size_of(&self) -> usize {
-                std::mem::size_of::<Self>() + COUNTERS + self.len()
+                std::mem::size_of::<Self>() + shared_allocation(self.len(), 1)
             }
         }
 
@@ -289,8 +299,7 @@ macro_rules! shared_pointer {
         impl<T: SizeOf> SizeOf for $p<[T]> {
             fn size_of(&self) -> usize {
                 std::mem::size_of::<Self>()
-                    + COUNTERS
-                    + std::mem::size_of_val(&**self)
+                    + shared_allocation(std::mem::size_of_val(&**self), std::mem::align_of::<T>())
                     + elements_heap(self)
             }
         }

@@ -510,6 +510,37 @@ fn series_bytes(s: &polars::prelude::Series) -> usize {
 mod tests {
     use super::*;
 
+    /// The derive names `::brisk`, which `extern crate self as brisk` makes work in here too.
+    #[derive(crate::SizeOf)]
+    struct Local<'a, T: Clone> {
+        items: Vec<T>,
+        name: &'static str,
+        #[size_of(skip)]
+        borrowed: &'a [u8],
+    }
+
+    #[test]
+    fn derive_inside_the_crate_with_lifetimes_and_bounds() {
+        let l = Local {
+            items: vec![String::from("abc")],
+            name: "n",
+            borrowed: &[1, 2, 3],
+        };
+        assert_eq!(l.size_of(), std::mem::size_of_val(&l) + 24 + 3);
+        assert_eq!(l.heap_size(), 27);
+        assert_eq!((l.name, l.borrowed.len()), ("n", 3));
+    }
+
+    #[test]
+    fn hash_tables_count_their_bucket_arrays() {
+        assert_eq!(hash_table_bytes(0, 8), 0);
+        // 3 items fit 4 buckets, 7 fit 8, 14 fit 16 (7/8 full at most).
+        assert_eq!(hash_table_bytes(3, 8), 4 * 9 + 16);
+        assert_eq!(hash_table_bytes(7, 8), 8 * 9 + 16);
+        assert_eq!(hash_table_bytes(14, 8), 16 * 9 + 16);
+        assert_eq!(hash_table_bytes(1792, 4), 2048 * 5 + 16);
+    }
+
     #[test]
     fn nested_collections() {
         let v = vec![String::from("ab"), String::with_capacity(10)];

@@ -251,6 +251,26 @@ fn a_derived_serde_type_names_a_postcard_codec() {
     assert!(Index::spill_codec().is_none());
 }
 
+#[derive(SizeOf, Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[size_of(spill = "postcard")]
+struct Batch<T> {
+    items: Vec<T>,
+}
+
+#[test]
+fn a_generic_serde_type_spills_per_instantiation() {
+    let codec = Batch::<String>::spill_codec().expect("a codec");
+    assert_eq!(codec.tag, std::any::type_name::<Batch<String>>());
+    assert_ne!(codec.tag, Batch::<u8>::spill_codec().expect("a codec").tag);
+    let b = Batch {
+        items: vec![exact("x".into()), exact("yz".into())],
+    };
+    let mut bytes = Vec::new();
+    b.encode(&mut bytes).expect("encode");
+    assert_eq!(Batch::<String>::decode(&bytes).expect("decode"), b);
+    assert_eq!(b.size_of(), 24 + 2 * 24 + 3);
+}
+
 #[test]
 fn delayed_results_of_a_derived_serde_type_spill_and_come_back_equal() {
     let one = record(0).size_of();

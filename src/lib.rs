@@ -34,6 +34,9 @@ pub mod graph;
 pub mod sched;
 pub mod spill;
 
+/// `#[derive(SizeOf)]`: inline size plus every field's heap bytes; see [`SizeOf`] for the
+/// attributes (`skip`, `with`, `spill = "postcard"`, `bound`).
+pub use brisk_derive::SizeOf;
 pub use delayed::{delayed, gather, value, Delayed, DelayedFn};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use future::{as_completed, Future};
@@ -43,6 +46,15 @@ pub use sched::{
     ProgressMode, Runtime, RuntimeBuilder, TaskContext,
 };
 pub use spill::{MemoryStats, SizeOf};
+
+// The derive's generated code names `::brisk`; this makes that path work inside the crate too.
+extern crate self as brisk;
+
+/// What `#[derive(SizeOf)]` expands to needs; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+}
 
 // The README's examples are compiled and run as doc tests.
 #[cfg(doctest)]

@@ -2,8 +2,10 @@
 //!
 //! A key is a name plus up to a few integer indices, like Dask's `"load-3"` or
 //! `("sum", 2, 0)`. The name is an `Arc<str>` so that the million keys of a big array share one
-//! allocation per name; the indices live inline for up to four dimensions. Keys are interned to
-//! dense [`TaskId`](super::TaskId)s when added to a graph; everything after that works on ids.
+//! allocation per name; up to two indices live inline (more go to the heap): a key is five
+//! words, and a million-task graph touches every byte of its keys at least twice. Keys are
+//! interned to dense [`TaskId`](super::TaskId)s when added to a graph; everything after that
+//! works on ids.
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,8 +22,10 @@ use smallvec::SmallVec;
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
     name: Arc<str>,
-    index: SmallVec<[i64; 4]>,
+    index: SmallVec<[i64; 2]>,
 }
+
+const _: () = assert!(std::mem::size_of::<Key>() <= 40);
 
 impl Key {
     /// A key with a name and indices. Share `name` between many keys to avoid allocations.

@@ -9,8 +9,9 @@
 //!   moment its last consumer finishes. Requested outputs are never taken.
 //!
 //!   Both are kept only for counts of two or more (a task with one dependency is ready when it
-//!   finishes; a value's only consumer is its last reader): the arrays are allocated zeroed,
-//!   and the pages of tasks that need no counter are never touched.
+//!   finishes; a value's only consumer is its last reader, and takes it from the store without
+//!   cloning it first): the arrays are allocated zeroed, and the pages of tasks that need no
+//!   counter are never touched.
 //! - `remaining_sinks`: tasks without consumers still to finish; every task is an ancestor of
 //!   some sink, so when this reaches 0 the computation is complete. Counting only sinks keeps
 //!   a shared counter off the path of most tasks.
@@ -400,10 +401,25 @@ impl RunState {
         ctx.inputs.clear();
         let mut unspilled = false;
         let mut any_spillable = false;
+        let mut taken_bytes = 0usize;
+        // An input whose only consumer is this task, passed once, is taken at once: nobody
+        // else reads it, so there is no need to clone it first and count this task out.
+        let passed_once = plan.unique_deps().row_len(task) == plan.deps.row_len(task);
+        let sole_reader =
+            |d: u32| passed_once && plan.dependents.row_len(d) == 1 && !plan.is_output[d as usize];
         for &d in plan.deps.row(task) {
             let read_at = self.has_hooks().then(Instant::now);
-            match self.store.fetch(d) {
+            let sole = sole_reader(d);
+            let read = if sole {
+                self.store.take_read(d)
+            } else {
+                self.store.fetch(d)
+            };
+            match read {
                 Ok(Some((v, from_disk))) => {
+                    if sole {
+                        taken_bytes += v.bytes();
+                    }
                     if from_disk {
                         unspilled = true;
                         if let Some(started) = read_at {
@@ -424,6 +440,8 @@ impl RunState {
                         "reading input {} of task {}",
                         plan.keys[d as usize], plan.keys[ti]
                     )));
+                    ctx.inputs.clear();
+                    self.store.uncount(taken_bytes);
                     self.release_needs(needs, ctx);
                     return Outcome::Failed;
                 }
@@ -432,6 +450,8 @@ impl RunState {
                         "input {} of task {} is not in the store",
                         plan.keys[d as usize], plan.keys[ti]
                     )));
+                    ctx.inputs.clear();
+                    self.store.uncount(taken_bytes);
                     self.release_needs(needs, ctx);
                     return Outcome::Failed;
                 }
@@ -441,8 +461,10 @@ impl RunState {
             // Only values that can spill have a next use to track.
             self.started[ti].store(true, Ordering::Relaxed);
         }
-        let mut taken_bytes = 0usize;
         for &d in plan.unique_deps().row(task) {
+            if sole_reader(d) {
+                continue; // taken above
+            }
             let last_reader = plan.dependents.row_len(d) == 1
                 || self.consumers_to_start[d as usize].fetch_sub(1, Ordering::AcqRel) == 1;
             if last_reader && !plan.is_output[d as usize] {

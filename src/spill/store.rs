@@ -218,17 +218,22 @@ impl Store {
     /// Removes a result without uncounting it: the caller holds it and calls
     /// [`uncount`](Self::uncount) when done. A spilled result is read back (and counted).
     pub(crate) fn take(&self, task: u32) -> Result<Option<Value>> {
+        Ok(self.take_read(task)?.map(|(v, _)| v))
+    }
+
+    /// [`take`](Self::take), also saying whether the value was read back from disk.
+    pub(crate) fn take_read(&self, task: u32) -> Result<Option<(Value, bool)>> {
         let mut slot = self.slots[task as usize].lock();
         match std::mem::replace(&mut *slot, Slot::Empty) {
             Slot::Empty => Ok(None),
-            Slot::Mem(v) => Ok(Some(v)),
+            Slot::Mem(v) => Ok(Some((v, false))),
             disk @ Slot::Disk(_) => {
                 let value = self.read_back(&disk);
                 // On failure the file stays where it was, so nothing is lost.
                 if value.is_err() {
                     *slot = disk;
                 }
-                value.map(Some)
+                value.map(|v| Some((v, true)))
             }
         }
     }

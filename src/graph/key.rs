@@ -306,7 +306,7 @@ mod tests {
         let b = Key::new(String::from("x"), &[1, 2, 3, 4, 5]);
         assert_eq!(a, b);
         assert_eq!(hash(&a), hash(&b));
-        let mut keys = vec![
+        let mut keys = [
             Key::new("b", &[]),
             Key::new("a", &[2]),
             Key::new("a", &[1, 9, 9]),

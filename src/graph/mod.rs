@@ -476,13 +476,15 @@ impl Graph {
     /// Missing dependencies, unknown output keys and cycles, each naming the keys involved.
     pub fn plan(self, outputs: &[Key], options: &PlanOptions) -> Result<Plan> {
         let mut ids = Vec::with_capacity(outputs.len());
-        // A few outputs of a graph without an index: scan (sequential, no index to build).
+        // A few outputs of a graph without an index: scan (sequential, no index to build),
+        // from the end, where graphs built bottom-up keep their outputs. Which copy of a
+        // duplicated key is found does not matter: planning refuses duplicates.
         let scan = self.index.get().is_none() && outputs.len() <= 4;
         for k in outputs {
             let found = if scan {
                 self.keys
                     .iter()
-                    .position(|x| x == k)
+                    .rposition(|x| x == k)
                     .map(|i| TaskId(i as u32))
             } else {
                 self.id(k)

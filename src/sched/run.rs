@@ -94,8 +94,9 @@ pub(crate) struct RunState {
     consumers_to_start: Box<[AtomicU32]>,
     pub(crate) store: Store,
     remaining_sinks: AtomicUsize,
-    /// Tasks without dependencies, best first; admitted through `root_cursor`.
-    pub(crate) roots: Box<[u32]>,
+    /// Tasks without dependencies, best first; admitted through `root_cursor`. A `Vec` as
+    /// collected: boxing would shrink it, copying up to a million ids into fresh memory.
+    pub(crate) roots: Vec<u32>,
     root_cursor: AtomicUsize,
     running_roots: AtomicUsize,
     pub(crate) root_limit: usize,
@@ -167,7 +168,7 @@ impl RunState {
             consumers_to_start,
             store: Store::new(n, Arc::clone(memory.account())),
             remaining_sinks: AtomicUsize::new(sinks),
-            roots: roots.into(),
+            roots,
             root_cursor: AtomicUsize::new(0),
             running_roots: AtomicUsize::new(0),
             root_limit: root_limit.max(1),

@@ -532,3 +532,67 @@ fn delayed_results_with_an_encoding_spill_too() {
         stats.peak_bytes
     );
 }
+
+/// The key of a `TaskTooLarge` error, or a panic naming what came instead.
+fn too_large_key(err: &brisk::Error) -> (String, Option<u64>) {
+    match err.kind() {
+        ErrorKind::TaskTooLarge { key, output, .. } => (key.clone(), *output),
+        other => panic!("expected TaskTooLarge, got {other}"),
+    }
+}
+
+#[test]
+fn a_fused_delayed_call_over_the_limit_fails_naming_it() {
+    use brisk::prelude::*;
+    let rt = Runtime::builder()
+        .threads(2)
+        .memory_limit(64 << 20)
+        .build()
+        .unwrap();
+    // Zeroed memory comes from fresh pages: making 96 MiB of it touches nothing.
+    let big = delayed(|| vec![0u8; 96 << 20]).name("big");
+    let len = delayed(|v: Vec<u8>| v.len()).name("len");
+    let out = len.call(big.call(()));
+    for fuse in [true, false] {
+        let err = rt
+            .compute_with(&out, &ComputeOptions::new().fuse(fuse))
+            .expect_err("a 96 MiB result under a 64 MiB limit must fail");
+        let (key, output) = too_large_key(&err);
+        assert!(
+            key.contains("big"),
+            "fuse={fuse}: names the producer: {err}"
+        );
+        assert_eq!(output, Some(vec![0u8; 96 << 20].size_of() as u64));
+        assert_eq!(rt.memory_stats().current_bytes, 0, "fuse={fuse}");
+    }
+}
+
+#[test]
+fn a_fused_array_block_over_the_limit_fails_naming_it() {
+    use brisk::array::{self, All};
+    use brisk::prelude::*;
+    let rt = Runtime::builder()
+        .threads(2)
+        .memory_limit(64 << 20)
+        .build()
+        .unwrap();
+    // One block of 128 MiB, mapped, then summed: block -> map_blocks -> sum is a linear chain.
+    let len = 16 << 20;
+    let x = array::ones::<f64>(&[len], len).unwrap();
+    let total = x.map_blocks(|b| b).sum(All);
+    for fuse in [true, false] {
+        let err = rt
+            .compute_with(&total, &ComputeOptions::new().fuse(fuse))
+            .expect_err("a 128 MiB block under a 64 MiB limit must fail");
+        let (key, output) = too_large_key(&err);
+        assert!(
+            output.is_some_and(|b| b >= 128 << 20),
+            "fuse={fuse}: the block is what is too large: {err}"
+        );
+        assert!(
+            key.contains("ones"),
+            "fuse={fuse}: names the block's maker: {err}"
+        );
+        assert_eq!(rt.memory_stats().current_bytes, 0, "fuse={fuse}");
+    }
+}

@@ -118,15 +118,16 @@ impl Csr {
     }
 
     /// True when some row names the same target twice. Linear: a per-target stamp of the
-    /// last row that named it (`n` is the number of possible targets).
+    /// last row that named it, plus one (`n` is the number of possible targets). The stamps
+    /// start at zero, allocated zeroed: only targets of rows longer than one are touched.
     pub fn has_repeated_targets(&self, n: usize) -> bool {
-        let mut stamp = vec![u32::MAX; n];
+        let mut stamp = vec![0u32; n];
         (0..self.len() as u32).any(|i| {
             let row = self.row(i);
             row.len() > 1
                 && row.iter().any(|&t| {
-                    let seen = stamp[t as usize] == i;
-                    stamp[t as usize] = i;
+                    let seen = stamp[t as usize] == i + 1;
+                    stamp[t as usize] = i + 1;
                     seen
                 })
         })

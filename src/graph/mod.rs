@@ -51,8 +51,8 @@ use rustc_hash::FxBuildHasher;
 
 pub use csr::Csr;
 pub use key::Key;
+pub(crate) use op::FusedStep;
 pub use op::{registry, NamedOp, Op, OpFn};
-pub(crate) use op::{FusedStep, OpKind};
 pub use plan::{Plan, PlanOptions};
 pub use value::Value;
 
@@ -153,6 +153,8 @@ pub struct Graph {
     dep_targets: Vec<u32>,
     /// Dependencies given by a key not yet in the graph: (position in `dep_targets`, key).
     unresolved: Vec<(u32, Key)>,
+    /// Empty until a task is annotated, then one entry per task: graphs without annotations
+    /// (most big ones) never allocate or touch it.
     annotations: Vec<Option<Box<Annotations>>>,
     /// Key -> id, built on the first lookup and kept up to date after that. Graphs built by id
     /// (the collections, the benchmarks) never need it: a hash table of a million keys costs a
@@ -197,14 +199,38 @@ impl KeyIndex {
     }
 }
 
-/// The first key that appears twice, found by sorting `(hash, id)` pairs: sequential passes
-/// instead of a random hash-table access per key.
+/// The first key that appears twice. A bitmap of hash buckets (sixteen per key, a few bits
+/// per key, mostly in cache) marks the buckets hit twice; only keys in those (a few percent)
+/// are sorted by `(hash, id)` and compared. No hash table of keys: that costs a cache miss
+/// per key.
 fn find_duplicate(keys: &[Key]) -> Option<u32> {
-    let mut pairs: Vec<(u64, u32)> = keys
+    let hashes: Vec<u64> = keys.iter().map(hash_key).collect();
+    let buckets = (keys.len().saturating_mul(16)).next_power_of_two().max(64);
+    let shift = 64 - buckets.trailing_zeros();
+    // Fibonacci hashing spreads whatever bits of the hash vary over the bucket number.
+    let bucket = |h: u64| (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize;
+    let mut seen = vec![0u64; buckets / 64];
+    let mut twice = vec![0u64; buckets / 64];
+    for &h in &hashes {
+        let b = bucket(h);
+        let (word, bit) = (b / 64, 1u64 << (b % 64));
+        if seen[word] & bit != 0 {
+            twice[word] |= bit;
+        } else {
+            seen[word] |= bit;
+        }
+    }
+    drop(seen);
+    let mut pairs: Vec<(u64, u32)> = hashes
         .iter()
         .enumerate()
-        .map(|(i, k)| (hash_key(k), i as u32))
+        .filter(|&(_, &h)| {
+            let b = bucket(h);
+            twice[b / 64] & (1u64 << (b % 64)) != 0
+        })
+        .map(|(i, &h)| (h, i as u32))
         .collect();
+    drop(hashes);
     pairs.sort_unstable();
     let mut first_dup: Option<u32> = None;
     let mut start = 0;
@@ -255,7 +281,7 @@ impl Graph {
             dep_offsets,
             dep_targets: Vec::with_capacity(edges),
             unresolved: Vec::new(),
-            annotations: Vec::with_capacity(tasks),
+            annotations: Vec::new(),
             index,
         }
     }
@@ -318,7 +344,9 @@ impl Graph {
         }
         self.dep_offsets.push(self.dep_targets.len() as u32);
         self.ops.push(op);
-        self.annotations.push(None);
+        if !self.annotations.is_empty() {
+            self.annotations.push(None);
+        }
         Ok(id)
     }
 
@@ -346,9 +374,13 @@ impl Graph {
 
     /// Sets the annotations of a task.
     pub fn annotate(&mut self, task: TaskId, annotations: Annotations) {
-        if let Some(slot) = self.annotations.get_mut(task.index()) {
-            *slot = (!annotations.is_empty()).then(|| Box::new(annotations));
+        if task.index() >= self.len() || (self.annotations.is_empty() && annotations.is_empty()) {
+            return;
         }
+        if self.annotations.is_empty() {
+            self.annotations.resize_with(self.len(), || None);
+        }
+        self.annotations[task.index()] = (!annotations.is_empty()).then(|| Box::new(annotations));
     }
 
     /// The annotations of a task, if any were set.
@@ -439,13 +471,15 @@ impl Graph {
     /// Missing dependencies, unknown output keys and cycles, each naming the keys involved.
     pub fn plan(self, outputs: &[Key], options: &PlanOptions) -> Result<Plan> {
         let mut ids = Vec::with_capacity(outputs.len());
-        // A few outputs of a graph without an index: scan (sequential, no index to build).
+        // A few outputs of a graph without an index: scan (sequential, no index to build),
+        // from the end, where graphs built bottom-up keep their outputs. Which copy of a
+        // duplicated key is found does not matter: planning refuses duplicates.
         let scan = self.index.get().is_none() && outputs.len() <= 4;
         for k in outputs {
             let found = if scan {
                 self.keys
                     .iter()
-                    .position(|x| x == k)
+                    .rposition(|x| x == k)
                     .map(|i| TaskId(i as u32))
             } else {
                 self.id(k)

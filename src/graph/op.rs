@@ -33,7 +33,7 @@ pub struct Op(Arc<OpInner>);
 #[doc(hidden)]
 pub struct OpInner {
     name: Arc<str>,
-    pub(crate) kind: OpKind,
+    kind: OpKind,
 }
 
 impl std::ops::Deref for Op {
@@ -43,12 +43,59 @@ impl std::ops::Deref for Op {
     }
 }
 
+/// What an op runs. Closures are the op of almost every task; the other kinds are boxed so
+/// that this is two words (the box lives beside the closure's null-pointer niche).
 #[derive(Clone)]
-pub(crate) enum OpKind {
+enum OpKind {
     Fn(Arc<OpFn>),
+    Other(Box<OtherOp>),
+}
+
+/// The kinds of op that are not plain closures.
+#[derive(Clone)]
+enum OtherOp {
     Named { run: Arc<OpFn>, params: Arc<[u8]> },
     Literal(Value),
     Fused(Arc<[FusedStep]>),
+}
+
+// Every task of a graph built by `delayed` or a collection allocates its own op: with the
+// reference counts it is six words, one of the allocator's small size classes.
+const _: () = assert!(std::mem::size_of::<OpInner>() <= 32);
+
+impl OpInner {
+    /// The members of a fused chain, for a fused op.
+    pub(crate) fn fused_steps(&self) -> Option<&[FusedStep]> {
+        match &self.kind {
+            OpKind::Other(other) => match &**other {
+                OtherOp::Fused(steps) => Some(steps),
+                _ => None,
+            },
+            OpKind::Fn(_) => None,
+        }
+    }
+
+    /// The value of a literal op.
+    pub(crate) fn literal_value(&self) -> Option<&Value> {
+        match &self.kind {
+            OpKind::Other(other) => match &**other {
+                OtherOp::Literal(value) => Some(value),
+                _ => None,
+            },
+            OpKind::Fn(_) => None,
+        }
+    }
+
+    /// The function a closure or named op calls.
+    pub(crate) fn body(&self) -> Option<&Arc<OpFn>> {
+        match &self.kind {
+            OpKind::Fn(f) => Some(f),
+            OpKind::Other(other) => match &**other {
+                OtherOp::Named { run, .. } => Some(run),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// One member of a fused chain: the key it had before fusion and its op. Step `i + 1` takes
@@ -99,12 +146,12 @@ impl Op {
         })?;
         Ok(Op(Arc::new(OpInner {
             name: Arc::from(T::NAME),
-            kind: OpKind::Named {
+            kind: OpKind::Other(Box::new(OtherOp::Named {
                 run: Arc::new(move |ctx: &TaskContext<'_>, inputs: &mut [Value]| {
                     op.run(ctx, inputs)
                 }),
                 params: params.into(),
-            },
+            })),
         })))
     }
 
@@ -112,7 +159,7 @@ impl Op {
     pub fn literal(value: Value) -> Op {
         Op(Arc::new(OpInner {
             name: Arc::from("literal"),
-            kind: OpKind::Literal(value),
+            kind: OpKind::Other(Box::new(OtherOp::Literal(value))),
         }))
     }
 
@@ -124,21 +171,24 @@ impl Op {
     /// For named ops, the serialized parameters.
     pub fn params(&self) -> Option<&[u8]> {
         match &self.kind {
-            OpKind::Named { params, .. } => Some(params),
-            _ => None,
+            OpKind::Other(other) => match &**other {
+                OtherOp::Named { params, .. } => Some(params),
+                _ => None,
+            },
+            OpKind::Fn(_) => None,
         }
     }
 
     /// True for literal ops.
     pub fn is_literal(&self) -> bool {
-        matches!(self.kind, OpKind::Literal(_))
+        self.literal_value().is_some()
     }
 
     pub(crate) fn fused(steps: Vec<FusedStep>) -> Op {
         let name = steps.last().map(|s| s.op.name.clone()).unwrap_or_default();
         Op(Arc::new(OpInner {
             name,
-            kind: OpKind::Fused(steps.into()),
+            kind: OpKind::Other(Box::new(OtherOp::Fused(steps.into()))),
         }))
     }
 }
@@ -147,9 +197,11 @@ impl std::fmt::Debug for Op {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.kind {
             OpKind::Fn(_) => "fn",
-            OpKind::Named { .. } => "named",
-            OpKind::Literal(_) => "literal",
-            OpKind::Fused(_) => "fused",
+            OpKind::Other(other) => match &**other {
+                OtherOp::Named { .. } => "named",
+                OtherOp::Literal(_) => "literal",
+                OtherOp::Fused(_) => "fused",
+            },
         };
         write!(f, "Op({kind} {})", self.name)
     }

@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{order, Annotations, Csr, FusedStep, Graph, Key, Op, OpKind, TaskId, UNRESOLVED};
+use super::{order, Annotations, Csr, FusedStep, Graph, Key, Op, TaskId, UNRESOLVED};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Which optional passes to run.
@@ -41,6 +41,7 @@ pub struct Plan {
     unique_deps: Option<Csr>,
     /// Distinct consumers of each task.
     pub(crate) dependents: Csr,
+    /// Empty when no task is annotated, else one entry per task.
     pub(crate) annotations: Vec<Option<Box<Annotations>>>,
     /// Position in the run order: lower runs first among ready tasks.
     pub(crate) priority: Vec<u32>,
@@ -121,7 +122,7 @@ impl Plan {
     }
     /// The annotations of a task.
     pub fn annotations(&self, task: TaskId) -> Option<&Annotations> {
-        self.annotations[task.index()].as_deref()
+        annotation(&self.annotations, task.index() as u32)
     }
 }
 
@@ -130,6 +131,7 @@ struct Parts {
     keys: Vec<Key>,
     ops: Vec<Op>,
     deps: Csr,
+    /// Empty when no task is annotated (as in `Graph`).
     annotations: Vec<Option<Box<Annotations>>>,
     outputs: Vec<TaskId>,
 }
@@ -334,27 +336,32 @@ fn fuse(parts: &mut Parts, dependents: &Csr) -> usize {
     for o in &parts.outputs {
         is_output[o.index()] = true;
     }
+    // The dependency `c` fuses with, if any.
+    let fuses_into = |c: u32| -> Option<u32> {
+        if parts.deps.row_len(c) != 1 {
+            return None;
+        }
+        // One argument: its single dependency (no repeats possible in a row of one).
+        let p = parts.deps.row(c)[0];
+        (dependents.row_len(p) == 1
+            && !is_output[p as usize]
+            && annotation(&parts.annotations, p) == annotation(&parts.annotations, c))
+        .then_some(p)
+    };
+    // Graphs without a chain (trees, fan-ins) stop here, before the per-task arrays below.
+    let Some(first) = (0..n as u32).find(|&c| fuses_into(c).is_some()) else {
+        return 0;
+    };
     // next[p] = c when p fuses into its single consumer c.
     let mut next = vec![UNRESOLVED; n];
     let mut has_prev = vec![false; n];
     let mut merged = 0usize;
-    for c in 0..n as u32 {
-        if parts.deps.row_len(c) != 1 {
-            continue;
-        }
-        // One argument: its single dependency (no repeats possible in a row of one).
-        let p = parts.deps.row(c)[0];
-        if dependents.row_len(p) == 1
-            && !is_output[p as usize]
-            && parts.annotations[p as usize] == parts.annotations[c as usize]
-        {
+    for c in first..n as u32 {
+        if let Some(p) = fuses_into(c) {
             next[p as usize] = c;
             has_prev[c as usize] = true;
             merged += 1;
         }
-    }
-    if merged == 0 {
-        return 0;
     }
     // Survivors are the tasks that do not fuse into a successor: lone tasks and chain tails.
     let mut new_id = vec![UNRESOLVED; n];
@@ -388,7 +395,11 @@ fn fuse(parts: &mut Parts, dependents: &Csr) -> usize {
     let mut annotations = std::mem::take(&mut parts.annotations);
     let mut new_keys = Vec::with_capacity(count as usize);
     let mut new_ops = Vec::with_capacity(count as usize);
-    let mut new_annotations = Vec::with_capacity(count as usize);
+    let mut new_annotations = Vec::with_capacity(if annotations.is_empty() {
+        0
+    } else {
+        count as usize
+    });
     let mut deps = Csr::with_capacity(count as usize, parts.deps.num_edges());
     for i in 0..n as u32 {
         if next[i as usize] != UNRESOLVED {
@@ -415,7 +426,9 @@ fn fuse(parts: &mut Parts, dependents: &Csr) -> usize {
             new_ops.push(Some(Op::fused(steps)));
         }
         new_keys.push(keys[i as usize].take());
-        new_annotations.push(annotations[i as usize].take());
+        if let Some(a) = annotations.get_mut(i as usize) {
+            new_annotations.push(a.take());
+        }
     }
     parts.keys = new_keys.into_iter().flatten().collect();
     parts.ops = new_ops.into_iter().flatten().collect();
@@ -427,11 +440,16 @@ fn fuse(parts: &mut Parts, dependents: &Csr) -> usize {
     merged
 }
 
+/// The annotations of task `i` in a column that is empty when no task has any.
+fn annotation(annotations: &[Option<Box<Annotations>>], i: u32) -> Option<&Annotations> {
+    annotations.get(i as usize).and_then(|a| a.as_deref())
+}
+
 /// Appends `op` to a chain, flattening ops that are themselves fused chains.
 fn push_step(steps: &mut Vec<FusedStep>, key: Key, op: Op) {
-    match &op.kind {
-        OpKind::Fused(inner) => steps.extend(inner.iter().cloned()),
-        _ => steps.push(FusedStep { key, op }),
+    match op.fused_steps() {
+        Some(inner) => steps.extend(inner.iter().cloned()),
+        None => steps.push(FusedStep { key, op }),
     }
 }
 
@@ -537,6 +555,25 @@ mod tests {
     }
 
     #[test]
+    fn a_duplicate_among_many_keys_without_index_is_found() {
+        let mut g = Graph::new();
+        let name: std::sync::Arc<str> = std::sync::Arc::from("k");
+        for i in 0..50_000 {
+            g.add_task(Key::indexed(&name, &[i]), noop(), Vec::<TaskId>::new())
+                .unwrap();
+        }
+        g.add_task(Key::indexed(&name, &[31_337]), noop(), Vec::<TaskId>::new())
+            .unwrap();
+        let err = g
+            .plan(&[Key::indexed(&name, &[7])], &PlanOptions::default())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "key (\"k\", 31337) is defined twice in the graph"
+        );
+    }
+
+    #[test]
     fn cull_keeps_only_needed() {
         let mut g = Graph::new();
         let a = g.add_task("a", noop(), Vec::<TaskId>::new()).unwrap();
@@ -564,12 +601,12 @@ mod tests {
         assert_eq!(plan.keys(), &[Key::from("c"), Key::from("d")]);
         assert_eq!(plan.deps().row(1), &[0]);
         assert!(plan.annotations(TaskId(1)).is_some());
-        match &plan.ops[0].kind {
-            OpKind::Fused(steps) => {
+        match plan.ops[0].fused_steps() {
+            Some(steps) => {
                 let keys: Vec<String> = steps.iter().map(|s| s.key.to_string()).collect();
                 assert_eq!(keys, ["a", "b", "c"]);
             }
-            _ => panic!("expected a fused op"),
+            None => panic!("expected a fused op"),
         }
     }
 

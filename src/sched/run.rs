@@ -7,18 +7,26 @@
 //!   knows every other reader is done and takes the store's reference: it then holds the only
 //!   one (buffers can be reused in place) and the value is freed when that task ends — the
 //!   moment its last consumer finishes. Requested outputs are never taken.
+//!
+//!   Both are kept only for counts of two or more (a task with one dependency is ready when it
+//!   finishes; a value's only consumer is its last reader, and takes it from the store without
+//!   cloning it first): the arrays are allocated zeroed, and the pages of tasks that need no
+//!   counter are never touched.
 //! - `remaining_sinks`: tasks without consumers still to finish; every task is an ancestor of
 //!   some sink, so when this reaches 0 the computation is complete. Counting only sinks keeps
 //!   a shared counter off the path of most tasks.
 //!
 //! Memory (see `spill::pool`): every spillable result that enters the store is queued as a
 //! spill candidate keyed by its next use — the best priority among its consumers that have not
-//! started (`started[c]`, set once a consumer holds its inputs) — and queued again with its new
+//! started (`started[c]`, set once a consumer holds its inputs, by consumers of spillable
+//! values only) — and queued again with its new
 //! key whenever one of its consumers starts. After storing a result or
 //! reading one back from disk, the worker asks the runtime's pool to spill if the total is
 //! above the spill threshold. Above the pause threshold no new root is admitted while another
 //! task of the run is running. A task whose inputs (before it runs) or inputs plus output
-//! (after) exceed the limit fails with `ErrorKind::TaskTooLarge`.
+//! (after) exceed the limit fails with `ErrorKind::TaskTooLarge`; so does each member of a fused
+//! chain whose input plus result does (every result a step produces is counted and checked,
+//! fused or not).
 //!
 //! Failure: the first error is kept, `aborting` is raised, nothing new starts, and the waiting
 //! thread is released once no task of the run is running (per-worker `running` counters,
@@ -38,7 +46,7 @@ use super::resources::{Needs, ResourceGate};
 use super::{CancelToken, RuntimeInner, TaskContext};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::graph::{Key, Op, OpKind, Plan, TaskId, Value};
+use crate::graph::{Key, Op, Plan, TaskId, Value};
 use crate::spill::disk::SpillDir;
 use crate::spill::{MemoryPool, Recheck, SpillSource, Store, VictimQueue};
 
@@ -86,8 +94,9 @@ pub(crate) struct RunState {
     consumers_to_start: Box<[AtomicU32]>,
     pub(crate) store: Store,
     remaining_sinks: AtomicUsize,
-    /// Tasks without dependencies, best first; admitted through `root_cursor`.
-    pub(crate) roots: Box<[u32]>,
+    /// Tasks without dependencies, best first; admitted through `root_cursor`. A `Vec` as
+    /// collected: boxing would shrink it, copying up to a million ids into fresh memory.
+    pub(crate) roots: Vec<u32>,
     root_cursor: AtomicUsize,
     running_roots: AtomicUsize,
     pub(crate) root_limit: usize,
@@ -100,10 +109,9 @@ pub(crate) struct RunState {
     needs: Option<Box<[Needs]>>,
     runtime: Weak<RuntimeInner>,
     memory: Arc<MemoryPool>,
-    /// Consumers that hold their inputs: they no longer count for a value's next use.
+    /// Consumers of spillable values that hold their inputs: they no longer count for a
+    /// value's next use. Only such consumers set their flag (see `next_use`).
     started: Box<[AtomicBool]>,
-    /// Results that carry a codec (checked before touching the store on the hot path).
-    spillable: Box<[AtomicBool]>,
     victims: VictimQueue,
 }
 
@@ -123,15 +131,24 @@ impl RunState {
     ) -> Result<RunState> {
         let n = plan.len();
         let udeps = plan.unique_deps();
-        let remaining_deps: Box<[AtomicU32]> = (0..n as u32)
-            .map(|i| AtomicU32::new(udeps.row_len(i) as u32))
-            .collect();
-        let consumers_to_start: Box<[AtomicU32]> = (0..n as u32)
-            .map(|i| AtomicU32::new(plan.dependents.row_len(i) as u32))
-            .collect();
-        let sinks = (0..n as u32)
-            .filter(|&i| plan.dependents.row_len(i) == 0)
-            .count();
+        // Counters only where there is something to count: a task with one dependency is
+        // ready when that one finishes, and a value with one consumer is that consumer's to
+        // take. The others start at their count; the rest stay zero and, allocated zeroed,
+        // are never touched (chains and trees of a million tasks need almost none).
+        let mut remaining_deps = zeroed_u32s(n);
+        let mut consumers_to_start = zeroed_u32s(n);
+        let mut sinks = 0;
+        for i in 0..n as u32 {
+            let deps = udeps.row_len(i) as u32;
+            if deps > 1 {
+                *remaining_deps[i as usize].get_mut() = deps;
+            }
+            match plan.dependents.row_len(i) as u32 {
+                0 => sinks += 1,
+                1 => {}
+                consumers => *consumers_to_start[i as usize].get_mut() = consumers,
+            }
+        }
         // Roots in priority order, read off the inverse of the priority permutation (linear,
         // no sort). Priorities are a permutation of 0..n by construction of the plan.
         let mut by_rank = vec![u32::MAX; n];
@@ -151,7 +168,7 @@ impl RunState {
             consumers_to_start,
             store: Store::new(n, Arc::clone(memory.account())),
             remaining_sinks: AtomicUsize::new(sinks),
-            roots: roots.into(),
+            roots,
             root_cursor: AtomicUsize::new(0),
             running_roots: AtomicUsize::new(0),
             root_limit: root_limit.max(1),
@@ -166,8 +183,7 @@ impl RunState {
             needs,
             runtime,
             memory,
-            started: (0..n).map(|_| AtomicBool::new(false)).collect(),
-            spillable: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            started: zeroed_bools(n),
             victims: VictimQueue::default(),
             plan,
         })
@@ -385,10 +401,26 @@ impl RunState {
         let plan = &self.plan;
         ctx.inputs.clear();
         let mut unspilled = false;
+        let mut any_spillable = false;
+        let mut taken_bytes = 0usize;
+        // An input whose only consumer is this task, passed once, is taken at once: nobody
+        // else reads it, so there is no need to clone it first and count this task out.
+        let passed_once = plan.unique_deps().row_len(task) == plan.deps.row_len(task);
+        let sole_reader =
+            |d: u32| passed_once && plan.dependents.row_len(d) == 1 && !plan.is_output[d as usize];
         for &d in plan.deps.row(task) {
             let read_at = self.has_hooks().then(Instant::now);
-            match self.store.fetch(d) {
+            let sole = sole_reader(d);
+            let read = if sole {
+                self.store.take_read(d)
+            } else {
+                self.store.fetch(d)
+            };
+            match read {
                 Ok(Some((v, from_disk))) => {
+                    if sole {
+                        taken_bytes += v.bytes();
+                    }
                     if from_disk {
                         unspilled = true;
                         if let Some(started) = read_at {
@@ -401,6 +433,7 @@ impl RunState {
                             });
                         }
                     }
+                    any_spillable |= v.codec().is_some();
                     ctx.inputs.push(v)
                 }
                 Err(e) => {
@@ -408,6 +441,8 @@ impl RunState {
                         "reading input {} of task {}",
                         plan.keys[d as usize], plan.keys[ti]
                     )));
+                    ctx.inputs.clear();
+                    self.store.uncount(taken_bytes);
                     self.release_needs(needs, ctx);
                     return Outcome::Failed;
                 }
@@ -416,25 +451,30 @@ impl RunState {
                         "input {} of task {} is not in the store",
                         plan.keys[d as usize], plan.keys[ti]
                     )));
+                    ctx.inputs.clear();
+                    self.store.uncount(taken_bytes);
                     self.release_needs(needs, ctx);
                     return Outcome::Failed;
                 }
             }
         }
-        self.started[ti].store(true, Ordering::Relaxed);
-        let mut taken_bytes = 0usize;
+        if any_spillable {
+            // Only values that can spill have a next use to track.
+            self.started[ti].store(true, Ordering::Relaxed);
+        }
         for &d in plan.unique_deps().row(task) {
-            if self.consumers_to_start[d as usize].fetch_sub(1, Ordering::AcqRel) == 1
-                && !plan.is_output[d as usize]
-            {
+            if sole_reader(d) {
+                continue; // taken above
+            }
+            let last_reader = plan.dependents.row_len(d) == 1
+                || self.consumers_to_start[d as usize].fetch_sub(1, Ordering::AcqRel) == 1;
+            if last_reader && !plan.is_output[d as usize] {
                 // We already hold a reference (read above), so a spilled input is in memory
                 // now and taking it cannot fail; an error here would be a store bug.
                 if let Ok(Some(v)) = self.store.take(d) {
                     taken_bytes += v.bytes();
                 }
-            } else if self.spillable[d as usize].load(Ordering::Relaxed)
-                && self.store.pinned(d).is_some()
-            {
+            } else if any_spillable && self.store.pinned(d).is_some() {
                 // Still wanted by others, and its next use just moved (this consumer started;
                 // or it was read back from disk): queue it with its new key. It stays pinned
                 // while this task runs; pinned entries wait in the queue.
@@ -474,7 +514,7 @@ impl RunState {
 
         let key = &plan.keys[ti];
         let op = &plan.ops[ti];
-        let retries = plan.annotations[ti].as_ref().map_or(0, |a| a.retries);
+        let retries = plan.annotations(TaskId(task)).map_or(0, |a| a.retries);
         let started = self.has_hooks().then(Instant::now);
         if let Some(at) = started {
             self.emit(&Event::TaskStarted {
@@ -498,13 +538,15 @@ impl RunState {
             let outcome = if attempt <= retries {
                 // Keep the inputs for the next attempt: run on copies of the references.
                 let mut copy = ctx.inputs.clone();
-                run_op(op, &tctx, &mut copy)
+                self.run_op(op, &tctx, &mut copy, input_bytes)
             } else {
-                run_op(op, &tctx, &mut ctx.inputs)
+                self.run_op(op, &tctx, &mut ctx.inputs, input_bytes)
             };
             match outcome {
                 Ok(v) => break Ok(v),
-                Err(failure) => {
+                // Not the op's failure: no retry would change it.
+                Err(OpError::Stop(e)) => break Err(e),
+                Err(OpError::Failed(failure)) => {
                     let will_retry = attempt <= retries && !failure.cancelled;
                     if let Some(started) = started {
                         self.emit(&Event::TaskFailed {
@@ -520,7 +562,7 @@ impl RunState {
                         });
                     }
                     if !will_retry {
-                        break Err((failure, attempt));
+                        break Err(self.task_error(task, *failure, attempt));
                     }
                     attempt += 1;
                 }
@@ -533,8 +575,8 @@ impl RunState {
 
         let value = match result {
             Ok(v) => v,
-            Err((failure, attempts)) => {
-                self.fail(self.task_error(task, *failure, attempts));
+            Err(e) => {
+                self.fail(e);
                 return Outcome::Failed;
             }
         };
@@ -559,7 +601,6 @@ impl RunState {
             let spillable = value.codec().is_some();
             self.store.insert(task, value);
             if spillable {
-                self.spillable[ti].store(true, Ordering::Relaxed);
                 self.queue_victim(task);
             }
             if let Err(e) = self.memory.relieve(ctx.worker) {
@@ -570,8 +611,11 @@ impl RunState {
             drop(value);
         }
         ctx.ready.clear();
+        let udeps = plan.unique_deps();
         for &c in dependents {
-            if self.remaining_deps[c as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+            if udeps.row_len(c) == 1
+                || self.remaining_deps[c as usize].fetch_sub(1, Ordering::AcqRel) == 1
+            {
                 ctx.ready.push(c);
             }
         }
@@ -582,7 +626,8 @@ impl RunState {
     }
 
     /// The smallest priority among `task`'s consumers that have not started (`u32::MAX`
-    /// when none: an output, needed only at the end).
+    /// when none: an output, needed only at the end). Only asked of spillable values, whose
+    /// consumers all set their `started` flag.
     fn next_use(&self, task: u32) -> u32 {
         self.plan
             .dependents
@@ -774,37 +819,120 @@ impl Failure {
     }
 }
 
-/// Calls an op, catching panics; a fused chain runs member by member and reports the member
-/// that failed.
-fn run_op(op: &Op, ctx: &TaskContext<'_>, inputs: &mut [Value]) -> Result<Value, Box<Failure>> {
-    match &op.kind {
-        OpKind::Literal(v) => Ok(v.clone()),
-        OpKind::Fn(f) | OpKind::Named { run: f, .. } => {
-            match std::panic::catch_unwind(AssertUnwindSafe(|| f(ctx, inputs))) {
-                Ok(Ok(v)) => Ok(v),
-                Ok(Err(e)) => Err(Box::new(Failure::from_error(e))),
-                Err(p) => Err(Box::new(Failure::from_panic(p))),
-            }
-        }
-        OpKind::Fused(steps) => {
-            let mut value: Option<Value> = None;
-            for step in steps.iter() {
-                let sctx = ctx.with_key(&step.key);
-                let result = match value.take() {
-                    None => run_op(&step.op, &sctx, inputs),
-                    Some(v) => run_op(&step.op, &sctx, &mut [v]),
-                };
-                match result {
-                    Ok(v) => value = Some(v),
-                    Err(mut f) => {
-                        f.key.get_or_insert_with(|| step.key.clone());
-                        f.op.get_or_insert_with(|| step.op.name().to_string());
-                        return Err(f);
-                    }
+/// `n` atomic counters at zero. Allocated zeroed, so a fresh process gets the pages from the OS
+/// already zero and touches only those it writes.
+fn zeroed_u32s(n: usize) -> Box<[AtomicU32]> {
+    const _: () = assert!(std::mem::align_of::<AtomicU32>() == std::mem::align_of::<u32>());
+    let zeros = vec![0u32; n].into_boxed_slice();
+    // SAFETY: `AtomicU32` has the size and bit validity of `u32` and (asserted above) its
+    // alignment, so the allocation holds `n` valid zero counters with the layout it had.
+    unsafe { Box::from_raw(Box::into_raw(zeros) as *mut [AtomicU32]) }
+}
+
+/// `n` flags at false, allocated zeroed (see [`zeroed_u32s`]).
+fn zeroed_bools(n: usize) -> Box<[AtomicBool]> {
+    const _: () = assert!(std::mem::align_of::<AtomicBool>() == std::mem::align_of::<bool>());
+    let zeros = vec![false; n].into_boxed_slice();
+    // SAFETY: `AtomicBool` has the size, alignment (asserted) and bit validity of `bool`.
+    unsafe { Box::from_raw(Box::into_raw(zeros) as *mut [AtomicBool]) }
+}
+
+/// Why an op call gave no value.
+enum OpError {
+    /// The op failed (returned an error or panicked): retried as annotated.
+    Failed(Box<Failure>),
+    /// The run must stop with this error (a fused member's result over the memory limit).
+    Stop(Error),
+}
+
+/// Calls a single op (not a chain), catching panics.
+fn call_op(op: &Op, ctx: &TaskContext<'_>, inputs: &mut [Value]) -> Result<Value, Box<Failure>> {
+    if let Some(v) = op.literal_value() {
+        return Ok(v.clone());
+    }
+    let Some(f) = op.body() else {
+        return Err(Box::new(Failure::from_error(Error::internal(
+            "a fused chain nested in a fused chain",
+        ))));
+    };
+    match std::panic::catch_unwind(AssertUnwindSafe(|| f(ctx, inputs))) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Box::new(Failure::from_error(e))),
+        Err(p) => Err(Box::new(Failure::from_panic(p))),
+    }
+}
+
+impl RunState {
+    /// Calls an op; a fused chain runs member by member and reports the member that failed.
+    ///
+    /// Each member's result is what that member would have stored unfused, so it is counted
+    /// and checked the same way: its input (the task's inputs, `input_bytes`, for the first
+    /// member; the previous member's result after that) plus its result above the limit is
+    /// `TaskTooLarge` naming the member, and it stays counted until the next member is done
+    /// with it. Results of `()` are zero bytes: the unit chains of the overhead bench pay
+    /// one comparison per member.
+    fn run_op(
+        &self,
+        op: &Op,
+        ctx: &TaskContext<'_>,
+        inputs: &mut [Value],
+        input_bytes: u64,
+    ) -> Result<Value, OpError> {
+        let Some(steps) = op.fused_steps() else {
+            return call_op(op, ctx, inputs).map_err(OpError::Failed);
+        };
+        let account = self.memory.account();
+        let limit = self.memory.limit();
+        let mut value: Option<Value> = None;
+        // Bytes of `value`, counted in the account while it is held between members.
+        let mut held = 0usize;
+        let mut step_input = input_bytes;
+        for (i, step) in steps.iter().enumerate() {
+            let sctx = ctx.with_key(&step.key);
+            let result = match value.take() {
+                None => call_op(&step.op, &sctx, inputs),
+                Some(v) => call_op(&step.op, &sctx, &mut [v]),
+            };
+            account.sub(held);
+            held = 0;
+            let v = match result {
+                Ok(v) => v,
+                Err(mut f) => {
+                    f.key.get_or_insert_with(|| step.key.clone());
+                    f.op.get_or_insert_with(|| step.op.name().to_string());
+                    return Err(OpError::Failed(f));
+                }
+            };
+            let bytes = v.bytes();
+            if bytes > 0 {
+                if step_input + bytes as u64 > limit {
+                    return Err(OpError::Stop(Error::new(ErrorKind::TaskTooLarge {
+                        key: step.key.to_string(),
+                        bytes: step_input + bytes as u64,
+                        inputs: step_input,
+                        output: Some(bytes as u64),
+                        limit,
+                    })));
+                }
+                // The last member's result is the task's: the store counts it.
+                if i + 1 < steps.len() {
+                    account.add(bytes);
+                    held = bytes;
+                    self.memory.relieve(ctx.worker).map_err(|e| {
+                        account.sub(held);
+                        OpError::Stop(e.context(format!("making room after {}", step.key)))
+                    })?;
                 }
             }
-            value.ok_or_else(|| Box::new(Failure::from_error(Error::internal("empty fused chain"))))
+            step_input = bytes as u64;
+            value = Some(v);
         }
+        account.sub(held);
+        value.ok_or_else(|| {
+            OpError::Failed(Box::new(Failure::from_error(Error::internal(
+                "empty fused chain",
+            ))))
+        })
     }
 }
 

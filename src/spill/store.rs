@@ -101,8 +101,11 @@ impl MemoryAccount {
 }
 
 /// One result: nothing yet (or released), in memory, or in a spill file.
+///
+/// `repr(u8)` with `Empty = 0`: an all-zero slot is empty (see [`empty_slots`]).
+#[repr(u8)]
 enum Slot {
-    Empty,
+    Empty = 0,
     Mem(Value),
     /// Boxed so that slots stay small: most never go to disk.
     Disk(Box<OnDisk>),
@@ -132,10 +135,34 @@ pub(crate) struct Store {
     account: Arc<MemoryAccount>,
 }
 
+// A slot per task of every computation: four words, lock included.
+const _: () = assert!(std::mem::size_of::<Mutex<Slot>>() <= 32);
+
+/// `n` empty, unlocked slots, allocated zeroed rather than written: a fresh process gets the
+/// pages zero from the OS, and each is first touched by the worker that stores a result there
+/// (in parallel, and not twice).
+fn empty_slots(n: usize) -> Box<[Mutex<Slot>]> {
+    let layout = match std::alloc::Layout::array::<Mutex<Slot>>(n) {
+        Ok(layout) if layout.size() > 0 => layout,
+        _ => return (0..n).map(|_| Mutex::new(Slot::Empty)).collect(),
+    };
+    // SAFETY: the layout has a non-zero size. An all-zero `Mutex<Slot>` is
+    // `Mutex::new(Slot::Empty)`: parking_lot's raw mutex is one state byte whose zero is
+    // `RawMutex::INIT` (unlocked, nobody parked), and `Slot` is `repr(u8)` with `Empty = 0` and
+    // no payload. The box is freed with the same layout (that of `[Mutex<Slot>; n]`).
+    unsafe {
+        let ptr = std::alloc::alloc_zeroed(layout).cast::<Mutex<Slot>>();
+        if ptr.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, n))
+    }
+}
+
 impl Store {
     pub(crate) fn new(tasks: usize, account: Arc<MemoryAccount>) -> Self {
         Store {
-            slots: (0..tasks).map(|_| Mutex::new(Slot::Empty)).collect(),
+            slots: empty_slots(tasks),
             account,
         }
     }
@@ -191,17 +218,22 @@ impl Store {
     /// Removes a result without uncounting it: the caller holds it and calls
     /// [`uncount`](Self::uncount) when done. A spilled result is read back (and counted).
     pub(crate) fn take(&self, task: u32) -> Result<Option<Value>> {
+        Ok(self.take_read(task)?.map(|(v, _)| v))
+    }
+
+    /// [`take`](Self::take), also saying whether the value was read back from disk.
+    pub(crate) fn take_read(&self, task: u32) -> Result<Option<(Value, bool)>> {
         let mut slot = self.slots[task as usize].lock();
         match std::mem::replace(&mut *slot, Slot::Empty) {
             Slot::Empty => Ok(None),
-            Slot::Mem(v) => Ok(Some(v)),
+            Slot::Mem(v) => Ok(Some((v, false))),
             disk @ Slot::Disk(_) => {
                 let value = self.read_back(&disk);
                 // On failure the file stays where it was, so nothing is lost.
                 if value.is_err() {
                     *slot = disk;
                 }
-                value.map(Some)
+                value.map(|v| Some((v, true)))
             }
         }
     }
@@ -319,6 +351,18 @@ mod tests {
     fn store(n: usize) -> (Store, Arc<MemoryAccount>) {
         let account = Arc::new(MemoryAccount::default());
         (Store::new(n, Arc::clone(&account)), account)
+    }
+
+    #[test]
+    fn zeroed_slots_are_empty_and_unlocked() {
+        let (store, _) = store(1000);
+        for slot in store.slots.iter() {
+            let guard = slot.try_lock().expect("unlocked");
+            assert!(matches!(&*guard, Slot::Empty));
+        }
+        assert_eq!(store.get(999).unwrap().map(|v| v.bytes()), None);
+        store.insert(999, Value::new(vec![1u8; 10]));
+        assert!(store.get(999).unwrap().is_some());
     }
 
     #[test]

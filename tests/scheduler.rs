@@ -1510,3 +1510,58 @@ fn graph_helpers_reject_mismatched_arguments() {
         "{err}"
     );
 }
+
+/// A panic on a task's path outside its op (here: a result whose `Drop` panics when the store
+/// releases it after its consumer ran) fails the compute with an internal error instead of
+/// killing the worker and leaving the caller waiting; the runtime stays usable.
+#[test]
+fn a_panic_outside_the_op_fails_the_compute_and_keeps_the_runtime() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("bomb dropped");
+            }
+        }
+    }
+    impl brisk::SizeOf for Bomb {
+        fn size_of(&self) -> usize {
+            0
+        }
+    }
+    for executor in [Executor::Threads, Executor::Sync] {
+        let rt = Runtime::builder().threads(2).build().unwrap();
+        let mut g = Graph::new();
+        let bomb = g
+            .add_task(
+                Key::from("bomb"),
+                Op::new("bomb", |_: &TaskContext<'_>, _: &mut [Value]| {
+                    Ok(Value::new(Bomb))
+                }),
+                Vec::<TaskId>::new(),
+            )
+            .unwrap();
+        g.add_task(
+            Key::from("use"),
+            Op::new("use", |_: &TaskContext<'_>, _: &mut [Value]| {
+                Ok(Value::new(1u64))
+            }),
+            vec![bomb],
+        )
+        .unwrap();
+        let rt2 = rt.clone();
+        let got = guarded("a panicking drop", move || {
+            rt2.compute_graph_with(
+                g,
+                &[Key::from("use")],
+                &ComputeOptions::new().executor(executor).fuse(false),
+            )
+        });
+        let err = got.expect_err("the panic fails the compute");
+        assert!(
+            matches!(err.kind(), ErrorKind::Internal(m) if m.contains("bomb dropped")),
+            "{executor:?}: {err}"
+        );
+        assert_all_workers_alive(&rt);
+    }
+}

@@ -353,7 +353,25 @@ impl RunState {
         let w = ctx.worker;
         let running = &self.running[w.min(self.running.len() - 1)];
         running.fetch_add(1, Ordering::SeqCst);
-        let outcome = self.execute_inner(task, held, ctx, park);
+        // An op's own panic is caught around the op call and fails its task. This catches a
+        // panic anywhere else on the task's path (storing, reading back, releasing: a bug in
+        // brisk), so that the run fails with an error instead of losing a worker and leaving
+        // the caller waiting for a task that never finishes.
+        let outcome = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.execute_inner(task, held, ctx, park)
+        })) {
+            Ok(outcome) => outcome,
+            Err(payload) => {
+                ctx.ready.clear();
+                ctx.inputs.clear();
+                let failure = Failure::from_panic(payload);
+                self.fail(Error::internal(format!(
+                    "the scheduler panicked while handling task {}: {}",
+                    self.plan.keys[task as usize], failure.message
+                )));
+                Outcome::Failed
+            }
+        };
         let keeps = keep_slot && outcome == Outcome::Done && ctx.ready.is_empty();
         // A root parked for resources gives its slot back too (it comes back as a plain task),
         // or roots waiting for units could fill every slot and starve roots that need none.

@@ -114,8 +114,6 @@ enum Slot {
 struct OnDisk {
     file: SpillFile,
     codec: Codec,
-    /// Bytes the value holds once read back.
-    bytes: usize,
 }
 
 impl MemoryAccount {
@@ -296,7 +294,7 @@ impl Store {
         }
         let bytes = value.bytes();
         let disk_len = file.disk_len();
-        *slot = Slot::Disk(Box::new(OnDisk { file, codec, bytes }));
+        *slot = Slot::Disk(Box::new(OnDisk { file, codec }));
         drop(slot);
         drop(value);
         self.account.spilled(disk_len);

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use brisk::graph::graph_file::GraphFile;
 use brisk::graph::order::{is_topological, order};
+use brisk::graph::order_dask::order_dask_exact;
 use brisk::graph::pressure::pressure;
 use brisk::graph::Csr;
 
@@ -31,7 +32,12 @@ use brisk::graph::Csr;
 /// the peak is at most Dask's.
 const PEAK_EXCEPTIONS: &[(&str, &str)] = &[];
 
+/// `../shared/data/order-graphs` beside the crate, or `$BRISK_ORDER_GRAPHS` (for a worktree
+/// that lives elsewhere).
 fn graph_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("BRISK_ORDER_GRAPHS") {
+        return PathBuf::from(dir);
+    }
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/order-graphs")
 }
 
@@ -278,4 +284,42 @@ proptest::proptest! {
         proptest::prop_assert!(is_topological(&deps, &prio), "not topological: {:?}", prio);
         proptest::prop_assert_eq!(prio, order(&deps, &dependents, &by_id).unwrap());
     }
+}
+
+/// The replica of Dask's order reproduces Dask's exact order (`PYTHONHASHSEED=0`, string keys)
+/// on every shared graph that comes with Dask's order.
+#[test]
+fn dask_replica_reproduces_dask_exactly() {
+    let dir = graph_dir();
+    if !dir.is_dir() {
+        println!("note: {} not found; skipping", dir.display());
+        return;
+    }
+    let mut mismatches = Vec::new();
+    let mut checked = 0;
+    for path in graph_files(&dir) {
+        let g = GraphFile::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let Some((dask_prio, _)) = dask_order(&dir, &g) else {
+            continue;
+        };
+        let keys: Vec<&str> = g.keys.iter().map(String::as_str).collect();
+        let replica = order_dask_exact(&g.deps, &keys, usize::MAX)
+            .unwrap_or_else(|| panic!("{}: replica gave up", g.name));
+        checked += 1;
+        if replica != dask_prio {
+            let first = (0..g.keys.len() as u32)
+                .find(|&p| {
+                    replica.iter().position(|&x| x == p) != dask_prio.iter().position(|&x| x == p)
+                })
+                .unwrap_or(0);
+            mismatches.push(format!("{} (first difference at step {first})", g.name));
+        }
+    }
+    println!("replica checked on {checked} graphs");
+    assert!(checked > 0, "no dask_orders files");
+    assert!(
+        mismatches.is_empty(),
+        "replica differs from Dask on:\n{}",
+        mismatches.join("\n")
+    );
 }

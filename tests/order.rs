@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use brisk::graph::graph_file::GraphFile;
-use brisk::graph::order::{is_topological, order};
+use brisk::graph::order::{is_topological, order, order_with_keys};
 use brisk::graph::order_dask::order_dask_exact;
 use brisk::graph::pressure::pressure;
 use brisk::graph::Csr;
@@ -110,7 +110,8 @@ fn check_graph_dir(dir: &Path) -> Vec<String> {
         let g = GraphFile::load(path).unwrap_or_else(|e| panic!("{e}"));
         let dependents = g.dependents();
         let tie = g.tie_by_key();
-        let prio = order(&g.deps, &dependents, &tie).unwrap();
+        let keys: Vec<&str> = g.keys.iter().map(String::as_str).collect();
+        let prio = order_with_keys(&g.deps, &dependents, &tie, &keys).unwrap();
         assert!(is_permutation(&prio), "{}: not a permutation", g.name);
         assert!(
             is_topological(&g.deps, &prio),
@@ -162,6 +163,12 @@ fn check_graph_dir(dir: &Path) -> Vec<String> {
         }
         if ours.mean <= dmean || close(ours.mean, dmean) {
             mean_ok += 1;
+        } else if ours.max == dmax {
+            // Dask's own order is a candidate, so at an equal peak the mean cannot be worse.
+            failures.push(format!(
+                "{}: mean {} > dask {dmean} at equal peak",
+                g.name, ours.mean
+            ));
         }
     }
     println!(
@@ -320,6 +327,47 @@ fn dask_replica_reproduces_dask_exactly() {
     assert!(
         mismatches.is_empty(),
         "replica differs from Dask on:\n{}",
+        mismatches.join("\n")
+    );
+}
+
+/// With `BRISK_ORDER_EXTRA` naming a directory of exported graphs (such as the hundreds that
+/// `benches/export_order_graphs.py` writes), the replica's pressure equals the max and mean
+/// that Dask reached on each of them, and the final order's peak is at most Dask's.
+#[test]
+fn dask_replica_matches_dask_pressure_on_exported_graphs() {
+    let Some(dir) = std::env::var_os("BRISK_ORDER_EXTRA") else {
+        return;
+    };
+    let mut mismatches = Vec::new();
+    let mut checked = 0;
+    for path in graph_files(Path::new(&dir)) {
+        let g = GraphFile::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let (Some(dmax), Some(dmean)) = (g.dask_max_pressure, g.dask_mean_pressure) else {
+            continue;
+        };
+        let keys: Vec<&str> = g.keys.iter().map(String::as_str).collect();
+        let replica = order_dask_exact(&g.deps, &keys, usize::MAX)
+            .unwrap_or_else(|| panic!("{}: replica gave up", g.name));
+        let dependents = g.dependents();
+        let p = pressure(&g.deps, &dependents, &replica).unwrap();
+        checked += 1;
+        if p.max != dmax || !close(p.mean, dmean) {
+            mismatches.push(format!(
+                "{}: {} {} vs dask {dmax} {dmean}",
+                g.name, p.max, p.mean
+            ));
+        }
+        let ours = order_with_keys(&g.deps, &dependents, &g.tie_by_key(), &keys).unwrap();
+        let ours = pressure(&g.deps, &dependents, &ours).unwrap();
+        if ours.max > dmax {
+            mismatches.push(format!("{}: final peak {} > dask {dmax}", g.name, ours.max));
+        }
+    }
+    println!("replica pressure checked on {checked} graphs");
+    assert!(
+        mismatches.is_empty(),
+        "replica pressure differs:\n{}",
         mismatches.join("\n")
     );
 }

@@ -783,6 +783,51 @@ impl Walk<'_> {
 mod tests {
     use super::*;
 
+    /// Iteration orders printed by `PYTHONHASHSEED=0 python3.11` for the same operations on
+    /// the keys `"('x', i)"` (listed as indices `i`).
+    #[test]
+    fn set_tables_iterate_like_cpython() {
+        let keys: Vec<String> = (0..20).map(|i| format!("('x', {i})")).collect();
+        let hashes: Vec<i64> = keys.iter().map(|k| python_str_hash(k)).collect();
+        let mut s = PySet::new();
+        for k in 0..20 {
+            s.add(k, &hashes);
+        }
+        let order = |set: &PySet| set.iter().collect::<Vec<u32>>();
+        // `s = set(); s.add(k) for k in keys`
+        assert_eq!(
+            order(&s),
+            [7, 11, 19, 13, 18, 6, 0, 9, 5, 2, 8, 4, 12, 10, 15, 3, 14, 16, 1, 17]
+        );
+        // `frozenset(s)`: pre-sized smaller, so a different order.
+        let f = PySet::copy_of(&s, &hashes);
+        assert_eq!(
+            order(&f),
+            [7, 8, 11, 4, 12, 19, 13, 18, 6, 10, 0, 9, 15, 5, 1, 3, 14, 16, 2, 17]
+        );
+        let mut five = PySet::new();
+        for k in 0..5 {
+            five.add(k, &hashes);
+        }
+        assert_eq!(order(&PySet::copy_of(&five, &hashes)), [1, 3, 4, 0, 2]);
+        // `f.difference(d)` with `d` a dict of keys[:3] (copy, then discard) and of keys[::2]
+        // (a new set filled in f's order).
+        let mut in_result = vec![NONE; 20];
+        in_result[..3].fill(0);
+        assert_eq!(
+            difference_order(&f, &in_result, 3, &hashes),
+            [7, 8, 11, 4, 12, 19, 13, 18, 6, 10, 9, 15, 5, 3, 14, 16, 17]
+        );
+        let mut in_result = vec![NONE; 20];
+        for k in (0..20).step_by(2) {
+            in_result[k] = 0;
+        }
+        assert_eq!(
+            difference_order(&f, &in_result, 10, &hashes),
+            [7, 11, 9, 15, 5, 19, 3, 13, 1, 17]
+        );
+    }
+
     #[test]
     fn string_hash_matches_cpython_with_hash_seed_zero() {
         // `PYTHONHASHSEED=0 python3.11 -c "print(hash(s))"`.

@@ -296,6 +296,34 @@ proptest::proptest! {
         proptest::prop_assert!(is_topological(&deps, &prio), "not topological: {:?}", prio);
         proptest::prop_assert_eq!(prio, order(&deps, &dependents, &by_id).unwrap());
     }
+
+    /// On any DAG the Dask replica gives a topological permutation, and the keyed order's
+    /// (peak, mean) is never above the replica's.
+    #[test]
+    fn keyed_order_is_never_above_the_dask_replica(
+        n in 1usize..160,
+        picks in proptest::collection::vec((0u16..8, 0u16..u16::MAX), 1..64),
+        max_deps in 1usize..6,
+        perm_seed in 0u64..u64::MAX,
+    ) {
+        let deps = random_dag(n, &picks, max_deps, perm_seed);
+        let dependents = deps.transpose(n);
+        let names: Vec<String> = (0..n).map(|i| format!("('t', {i})")).collect();
+        let keys: Vec<&str> = names.iter().map(String::as_str).collect();
+        let dask = order_dask_exact(&deps, &keys, usize::MAX);
+        proptest::prop_assert!(dask.is_some(), "replica gave up");
+        let dask = dask.unwrap_or_default();
+        proptest::prop_assert!(is_permutation(&dask), "not a permutation: {:?}", dask);
+        proptest::prop_assert!(is_topological(&deps, &dask), "not topological: {:?}", dask);
+        let tie = |a: u32, b: u32| names[a as usize].cmp(&names[b as usize]);
+        let ours = order_with_keys(&deps, &dependents, &tie, &keys).unwrap();
+        let ours = pressure(&deps, &dependents, &ours).unwrap();
+        let theirs = pressure(&deps, &dependents, &dask).unwrap();
+        proptest::prop_assert!(
+            (ours.max, ours.mean) <= (theirs.max, theirs.mean),
+            "ours {} {} vs dask {} {}", ours.max, ours.mean, theirs.max, theirs.mean
+        );
+    }
 }
 
 /// The replica of Dask's order reproduces Dask's exact order (`PYTHONHASHSEED=0`, string keys)

@@ -301,7 +301,8 @@ fn order_file(path: &std::path::Path, with_name: bool) -> brisk::Result<()> {
     let file = GraphFile::load(path)?;
     let dependents = file.dependents();
     let start = Instant::now();
-    let priority = order::order(&file.deps, &dependents, &file.tie_by_key())?;
+    let keys: Vec<&str> = file.keys.iter().map(String::as_str).collect();
+    let priority = order::order_with_keys(&file.deps, &dependents, &file.tie_by_key(), &keys)?;
     let order_ms = start.elapsed().as_secs_f64() * 1e3;
     let p = pressure::pressure(&file.deps, &dependents, &priority)?;
     let mut line = String::new();

@@ -37,6 +37,7 @@ mod key;
 pub(crate) mod node;
 mod op;
 pub mod order;
+pub mod order_dask;
 mod plan;
 pub mod pressure;
 mod value;

@@ -181,11 +181,16 @@ pub(super) fn build(graph: Graph, outputs: &[TaskId], options: &PlanOptions) -> 
     let n = parts.keys.len();
     let order_start = Instant::now();
     let keys = &parts.keys;
-    let mut priority = order::order_checked(
-        unique_deps.as_ref().unwrap_or(&parts.deps),
-        &dependents,
-        &|a: u32, b: u32| keys[a as usize].cmp(&keys[b as usize]),
-    );
+    let order_deps = unique_deps.as_ref().unwrap_or(&parts.deps);
+    let mut priority = order::order_checked(order_deps, &dependents, &|a: u32, b: u32| {
+        keys[a as usize].cmp(&keys[b as usize])
+    });
+    if order::dask_replica_applies(order_deps) {
+        // Dask's own order competes too, with the keys' text as its string keys.
+        let texts: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        priority = order::with_dask_candidate(order_deps, &dependents, priority, &texts);
+    }
     let order_time = order_start.elapsed();
     mark("order", &mut pass_times);
     apply_user_priorities(&parts.annotations, &mut priority);

@@ -692,6 +692,8 @@ pub fn join_main(args: JoinArgs) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::msg("frame-join: result does not match"))
+        Err(Error::internal(
+            "frame-join: the joined rows or checksum differ from the closed form",
+        ))
     }
 }

@@ -524,12 +524,11 @@ pub fn check(args: &Args, w: &str, outcome: &Outcome) -> Result<Check> {
                 .collect();
             let again: Vec<f64> = rows.concat().iter().map(|s| s / side as f64).collect();
             c.flag("len_ok", again.len() == got.len());
-            let scale = again.iter().fold(0f64, |m, v| m.max(v.abs()));
-            let worst = got
-                .iter()
-                .zip(&again)
-                .fold(0f64, |m, (g, a)| m.max((g - a).abs()));
-            c.small("recomputed_max_rel_err", worst / scale, EXACT_TOL);
+            c.small(
+                "recomputed_max_rel_err",
+                max_rel_err(got.iter(), again.iter()),
+                EXACT_TOL,
+            );
             let n = (side * side) as f64;
             c.expect(outcome.summary(), 0.5, sum_tol(n) / n);
         }
@@ -576,12 +575,11 @@ pub fn check(args: &Args, w: &str, outcome: &Outcome) -> Result<Check> {
                 again += p;
             }
             c.flag("len_ok", again.len() == got.len());
-            let scale = again.iter().fold(0f64, |m, v| m.max(v.abs()));
-            let worst = got
-                .iter()
-                .zip(&again)
-                .fold(0f64, |m, (g, a)| m.max((g - a).abs()));
-            c.small("recomputed_max_rel_err", worst / scale, EXACT_TOL);
+            c.small(
+                "recomputed_max_rel_err",
+                max_rel_err(got.iter(), again.iter()),
+                EXACT_TOL,
+            );
             let n = (l.rows * l.cols) as f64;
             c.expect(outcome.summary(), 0.5, sum_tol(n) / n);
         }
@@ -592,6 +590,16 @@ pub fn check(args: &Args, w: &str, outcome: &Outcome) -> Result<Check> {
         }
     }
     Ok(c)
+}
+
+/// The largest difference between `got` and `again`, relative to the largest `|again|`.
+fn max_rel_err<'a>(
+    got: impl Iterator<Item = &'a f64>,
+    again: impl Iterator<Item = &'a f64> + Clone,
+) -> f64 {
+    let scale = again.clone().fold(0f64, |m, v| m.max(v.abs()));
+    let worst = got.zip(again).fold(0f64, |m, (g, a)| m.max((g - a).abs()));
+    worst / scale
 }
 
 /// `(x.dot(x.t() + 1) - x.mean()).std()` for the `dotstd` array, outside the graph: the whole

@@ -6,15 +6,15 @@ use std::time::Instant;
 
 use brisk::bench::overhead::{self, Shape};
 use brisk::bench::spill;
+use brisk::bench::{parse_memory_limit, parse_size, MemoryLimit};
 use brisk::graph::graph_file::GraphFile;
 use brisk::graph::{order, pressure};
-use brisk::sched::parse_bytes;
 use std::sync::Arc;
 
 use brisk::{ChromeTrace, ComputeOptions, ProgressMode, Runtime};
 use clap::{Parser, Subcommand};
 
-// Keeps freed pages instead of returning them to the OS (design §9: fresh memory is slow here).
+// Keeps freed pages instead of returning them to the OS: fresh memory is slow to fault in.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -35,7 +35,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs the ETL pipeline of the design story with a progress bar, printing result and timing.
+    /// Runs an example ETL pipeline of simulated tasks with a progress bar, printing result and
+    /// timing.
     Demo {
         /// Worker threads (default: all cores).
         #[arg(long)]
@@ -53,9 +54,11 @@ enum Command {
         #[arg(long)]
         dot: Option<PathBuf>,
     },
-    /// Orders graph files (JSON, see shared/data/order-graphs) and prints their memory pressure.
+    /// Orders task graphs read from JSON files and prints the memory pressure of the order.
+    ///
+    /// A graph file is `{"name": "...", "tasks": [{"key": "a", "deps": []}, ...]}`.
     Order {
-        /// Graph files or directories of them.
+        /// Graph files, or directories whose `*.json` files are read.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
@@ -75,9 +78,9 @@ enum Command {
 enum Bench {
     /// Scheduler overhead on no-op graphs.
     Overhead {
-        /// independent, chain or tree.
-        #[arg(long)]
-        shape: String,
+        /// Graph shape.
+        #[arg(long, value_enum)]
+        shape: Shape,
         /// Base number of tasks.
         #[arg(long)]
         tasks: usize,
@@ -93,15 +96,15 @@ enum Bench {
     },
     /// Writes chunks several times the memory limit through the store and reads them back.
     Spill {
-        /// Bytes of chunks in total.
-        #[arg(long, default_value = "8GiB")]
-        bytes: String,
-        /// The runtime's memory limit.
-        #[arg(long, default_value = "1GiB")]
-        limit: String,
+        /// Bytes of chunks in total (e.g. 8GiB, 500MB).
+        #[arg(long, default_value = "8GiB", value_parser = parse_size)]
+        bytes: u64,
+        /// The runtime's memory limit, or `none` for no limit.
+        #[arg(long, alias = "limit", default_value = "1GiB", value_parser = parse_memory_limit)]
+        memory_limit: MemoryLimit,
         /// Bytes per chunk.
-        #[arg(long, default_value = "64MiB")]
-        chunk: String,
+        #[arg(long, default_value = "64MiB", value_parser = parse_size)]
+        chunk: u64,
         /// Flush and drop the page cache at the barrier, once every chunk has been made and
         /// those beyond the limit spilled, so the reads back come from the disk (needs root).
         #[arg(long)]
@@ -111,21 +114,22 @@ enum Bench {
     },
     /// An all-to-all exchange (like a rechunk) of data larger than the memory limit.
     Outofcore {
-        /// Bytes of input blocks in total.
-        #[arg(long, default_value = "16GiB")]
-        bytes: String,
+        /// Bytes of input blocks in total (e.g. 16GiB, 500MB).
+        #[arg(long, default_value = "16GiB", value_parser = parse_size)]
+        bytes: u64,
         /// The runtime's memory limit, or `none` for the in-memory baseline.
-        #[arg(long, default_value = "2GiB")]
-        limit: String,
+        #[arg(long, alias = "limit", default_value = "2GiB", value_parser = parse_memory_limit)]
+        memory_limit: MemoryLimit,
         /// Bytes per block (each is cut into one piece per block).
-        #[arg(long, default_value = "64MiB")]
-        block: String,
+        #[arg(long, default_value = "64MiB", value_parser = parse_size)]
+        block: u64,
         #[command(flatten)]
         io: IoArgs,
     },
-    /// The array workloads of the seed talks, each answer checked (`check_ok=`).
+    /// Array workloads (row means, sums, products, SVD, an out-of-core rechunk), one line each
+    /// with its answer checked (`check_ok=`).
     Array(brisk::bench::array::Args),
-    /// Frame queries over a directory of timeseries CSVs (issue 5).
+    /// Frame queries over a directory of timeseries CSVs (from `brisk gen timeseries`).
     Frame(brisk::bench::frame::Args),
     /// An out-of-core join of two generated tables under a memory limit.
     FrameJoin(brisk::bench::frame::JoinArgs),
@@ -143,7 +147,7 @@ struct IoArgs {
 }
 
 impl IoArgs {
-    fn runtime(&self, limit: &str) -> brisk::Result<Runtime> {
+    fn runtime(&self, limit: MemoryLimit) -> brisk::Result<Runtime> {
         let mut b = Runtime::builder();
         if let Some(t) = self.threads {
             b = b.threads(t);
@@ -151,14 +155,10 @@ impl IoArgs {
         if let Some(dir) = &self.spill_dir {
             b = b.spill_dir(dir);
         }
-        // "none": a limit nothing reaches, so nothing spills.
-        let limit = if limit.eq_ignore_ascii_case("none") {
-            u64::MAX / 4
-        } else {
+        if let MemoryLimit::Bytes(_) = limit {
             brisk::bench::return_freed_pages();
-            parse_bytes(limit)?
-        };
-        b.memory_limit(limit).build()
+        }
+        b.memory_limit(limit.bytes()).build()
     }
 }
 
@@ -222,7 +222,6 @@ fn run(cli: Cli) -> brisk::Result<()> {
                 no_fuse,
                 repeat,
             } => {
-                let shape: Shape = shape.parse()?;
                 let rt = runtime(threads)?;
                 for _ in 0..repeat.max(1) {
                     let report = overhead::run(&rt, shape, tasks, !no_fuse)?;
@@ -231,28 +230,23 @@ fn run(cli: Cli) -> brisk::Result<()> {
             }
             Bench::Spill {
                 bytes,
-                limit,
+                memory_limit,
                 chunk,
                 drop_caches,
                 io,
             } => {
-                let rt = io.runtime(&limit)?;
-                let report = spill::spill_with(
-                    &rt,
-                    parse_bytes(&bytes)?,
-                    parse_bytes(&chunk)?,
-                    drop_caches,
-                )?;
+                let rt = io.runtime(memory_limit)?;
+                let report = spill::spill_with(&rt, bytes, chunk, drop_caches)?;
                 println!("{}", report.line());
             }
             Bench::Outofcore {
                 bytes,
-                limit,
+                memory_limit,
                 block,
                 io,
             } => {
-                let rt = io.runtime(&limit)?;
-                let report = spill::outofcore(&rt, parse_bytes(&bytes)?, parse_bytes(&block)?)?;
+                let rt = io.runtime(memory_limit)?;
+                let report = spill::outofcore(&rt, bytes, block)?;
                 println!("{}", report.line_with_wall());
             }
             Bench::Array(args) => brisk::bench::array::main(args)?,

@@ -122,15 +122,141 @@ fn overhead_bench_prints_the_documented_line() {
     );
 }
 
+/// Asserts `args` is refused by clap before anything runs: usage exit code 2 and clap's
+/// "invalid value" error naming the value (clap points at `--help` for the usage).
+fn assert_usage_error(args: &[&str], bad: &str) -> String {
+    let out = brisk().args(args).output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(out.stdout.is_empty(), "{args:?} ran");
+    assert!(err.contains("invalid value"), "{err}");
+    assert!(err.contains(bad), "{err}");
+    assert!(err.contains("--help"), "{err}");
+    err
+}
+
 #[test]
-fn unknown_shape_is_a_clear_error() {
+fn unknown_shape_is_a_usage_error_listing_the_shapes() {
+    let err = assert_usage_error(
+        &["bench", "overhead", "--shape", "bogus", "--tasks", "10"],
+        "bogus",
+    );
+    for shape in ["independent", "chain", "tree"] {
+        assert!(err.contains(shape), "{err}");
+    }
+}
+
+#[test]
+fn bad_byte_sizes_are_usage_errors() {
+    assert_usage_error(&["bench", "spill", "--bytes", "12XB"], "12XB");
+    assert_usage_error(&["bench", "outofcore", "--memory-limit", "lots"], "lots");
+    assert_usage_error(&["bench", "array", "--memory-limit", "2QB"], "2QB");
+    assert_usage_error(&["bench", "frame-join", "--memory-limit=-1GiB"], "-1GiB");
+}
+
+#[test]
+fn bad_choices_are_usage_errors() {
+    assert_usage_error(&["bench", "array", "--only", "svdd"], "svdd");
+    assert_usage_error(
+        &["bench", "frame", "--dir", ".", "--engine", "pandas"],
+        "pandas",
+    );
+    assert_usage_error(
+        &["bench", "frame", "--dir", ".", "--queries", "nope"],
+        "nope",
+    );
+}
+
+fn help(args: &[&str]) -> String {
+    let out = brisk().args(args).arg("--help").output().unwrap();
+    assert!(out.status.success(), "{args:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn help_lists_the_choices() {
+    let top = help(&[]);
+    for cmd in ["demo", "order", "bench", "gen"] {
+        assert!(top.contains(cmd), "{top}");
+    }
+    let overhead = help(&["bench", "overhead"]);
+    for shape in ["independent", "chain", "tree"] {
+        assert!(overhead.contains(shape), "{overhead}");
+    }
+    let array = help(&["bench", "array"]);
+    for w in ["mean0", "svd_values", "outofcore"] {
+        assert!(array.contains(w), "{array}");
+    }
+    let frame = help(&["bench", "frame"]);
+    for e in ["brisk", "polars", "both", "groupby_name_mean", "join_names"] {
+        assert!(frame.contains(e), "{frame}");
+    }
+}
+
+#[test]
+fn every_limited_bench_takes_memory_limit_and_threads_default_to_all_cores() {
+    for bench in ["spill", "outofcore", "array", "frame-join"] {
+        let text = help(&["bench", bench]);
+        assert!(text.contains("--memory-limit"), "{bench}: {text}");
+        assert!(!text.contains("--limit"), "{bench}: {text}");
+    }
+    for cmd in [
+        &["demo"][..],
+        &["bench", "overhead"],
+        &["bench", "spill"],
+        &["bench", "outofcore"],
+        &["bench", "array"],
+        &["bench", "frame"],
+        &["bench", "frame-join"],
+    ] {
+        let text = help(cmd);
+        assert!(text.contains("--threads"), "{cmd:?}: {text}");
+        assert!(text.contains("default: all cores"), "{cmd:?}: {text}");
+    }
+}
+
+#[test]
+fn help_does_not_point_at_internal_documents() {
+    let mut cmds: Vec<Vec<&str>> = vec![vec![], vec!["order"], vec!["demo"], vec!["bench"]];
+    for b in [
+        "overhead",
+        "spill",
+        "outofcore",
+        "array",
+        "frame",
+        "frame-join",
+    ] {
+        cmds.push(vec!["bench", b]);
+    }
+    for cmd in &cmds {
+        let text = help(cmd).to_lowercase();
+        for internal in ["issue ", "design", "shared/data", "§"] {
+            assert!(
+                !text.contains(internal),
+                "{cmd:?} mentions {internal}: {text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_old_limit_flag_still_sets_the_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
     let out = brisk()
-        .args(["bench", "overhead", "--shape", "star", "--tasks", "10"])
+        .args(["bench", "spill", "--bytes", "16MiB", "--limit", "4MiB"])
+        .args(["--chunk", "1MiB", "--threads", "2", "--spill-dir"])
+        .arg(dir.path())
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("unknown shape `star`"), "{err}");
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{line}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Under the default limit of 1 GiB nothing would spill.
+    let spilled: f64 = field(&line, "spilled_gib").parse().unwrap();
+    assert!(spilled > 0.0, "{line}");
 }
 
 /// `key=value` fields of a line.
@@ -159,7 +285,7 @@ fn array_bench_workloads_pass_their_checks_at_a_tiny_scale() {
             "--outofcore-block-bytes",
             "400000",
         ])
-        .args(["--limit", "4MiB", "--dir"])
+        .args(["--memory-limit", "4MiB", "--dir"])
         .arg(dir.path())
         .output()
         .unwrap();
@@ -231,7 +357,14 @@ fn array_bench_rejects_a_bad_scale_and_workload() {
 fn spill_bench_prints_disk_bytes_beside_the_uncompressed_ones() {
     let dir = tempfile::tempdir().unwrap();
     let out = brisk()
-        .args(["bench", "spill", "--bytes", "32MiB", "--limit", "8MiB"])
+        .args([
+            "bench",
+            "spill",
+            "--bytes",
+            "32MiB",
+            "--memory-limit",
+            "8MiB",
+        ])
         .args(["--chunk", "2MiB", "--threads", "2", "--spill-dir"])
         .arg(dir.path())
         .output()

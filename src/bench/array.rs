@@ -11,7 +11,7 @@
 //! 6. `svd_values`: the singular values alone of the same array (no `Q` is formed);
 //! 7. `outofcore`: a random array of `--outofcore-bytes` (16 GB) in row blocks stored to a
 //!    `.npy` file in `--dir`, read back, rechunked to column blocks and summed over rows, with
-//!    the memory limit `--limit` (2 GiB).
+//!    the memory limit `--memory-limit` (2 GiB).
 //!
 //! `--scale` multiplies the sizes of workloads 1–6 and their blocks alike (the block grid, and
 //! so the graph, stays the same; `svd` keeps its 50 columns), for smoke tests.
@@ -64,27 +64,27 @@ pub const EXACT_TOL: f64 = 1e-9;
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
     /// Run only these workloads (repeat or comma-separate); default: all seven.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(WORKLOADS))]
     pub only: Vec<String>,
-    /// Worker threads.
-    #[arg(long, default_value_t = 2)]
-    pub threads: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Multiplies the array and block sizes of all workloads but outofcore (e.g. 0.01 for a
     /// smoke test; the block grid stays the same).
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
-    /// Memory limit of the outofcore workload.
-    #[arg(long, default_value = "2 GiB")]
-    pub limit: String,
+    /// Memory limit of the outofcore workload (e.g. 2GiB, 500MB).
+    #[arg(long, alias = "limit", default_value = "2GiB", value_parser = super::parse_size)]
+    pub memory_limit: u64,
     /// Directory for the outofcore workload's file and spill files (default: the system
     /// temp dir).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// Bytes of the outofcore array.
-    #[arg(long, default_value_t = 16_000_000_000)]
+    /// Bytes of the outofcore array (e.g. 16GB).
+    #[arg(long, default_value = "16GB", value_parser = super::parse_size)]
     pub outofcore_bytes: u64,
     /// Bytes per block of the outofcore workload (row blocks and column blocks).
-    #[arg(long, default_value_t = 32_000_000)]
+    #[arg(long, default_value = "32MB", value_parser = super::parse_size)]
     pub outofcore_block_bytes: u64,
     /// Seed of the random arrays.
     #[arg(long, default_value_t = 42)]
@@ -165,9 +165,8 @@ pub fn main(args: Args) -> Result<()> {
     for w in wanted {
         let mut cmd = std::process::Command::new(&exe);
         cmd.args(["bench", "array", "--child", w])
-            .args(["--threads", &args.threads.to_string()])
             .args(["--scale", &args.scale.to_string()])
-            .args(["--limit", &args.limit])
+            .args(["--memory-limit", &args.memory_limit.to_string()])
             .args(["--outofcore-bytes", &args.outofcore_bytes.to_string()])
             .args([
                 "--outofcore-block-bytes",
@@ -175,6 +174,9 @@ pub fn main(args: Args) -> Result<()> {
             ])
             .args(["--seed", &args.seed.to_string()])
             .env("MIMALLOC_ALLOW_LARGE_OS_PAGES", "0");
+        if let Some(t) = args.threads {
+            cmd.args(["--threads", &t.to_string()]);
+        }
         if let Some(d) = &args.dir {
             cmd.arg("--dir").arg(d);
         }
@@ -210,9 +212,9 @@ fn child(args: &Args, w: &str) -> Result<()> {
     if args.progress {
         opts = opts.progress(ProgressMode::Auto);
     }
-    let mut b = Runtime::builder().threads(args.threads);
+    let mut b = Runtime::builder().threads(args.threads.unwrap_or_else(super::all_cores));
     if w == "outofcore" {
-        b = b.memory_limit(args.limit.as_str());
+        b = b.memory_limit(args.memory_limit);
         if let Some(d) = &args.dir {
             b = b.spill_dir(d);
         }
@@ -703,9 +705,9 @@ mod tests {
     fn args(scale: f64) -> Args {
         Args {
             only: Vec::new(),
-            threads: 2,
+            threads: Some(2),
             scale,
-            limit: "64 MiB".into(),
+            memory_limit: 64 << 20,
             dir: None,
             outofcore_bytes: 8_000_000,
             outofcore_block_bytes: 400_000,

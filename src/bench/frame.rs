@@ -1,4 +1,4 @@
-//! `brisk bench frame`, `brisk bench frame-join` and `brisk gen`: the frame workloads (issue 5).
+//! `brisk bench frame`, `brisk bench frame-join` and `brisk gen`: the frame workloads.
 //!
 //! `brisk gen timeseries --dir DIR --files 20 --rows 2500000` writes CSV files with columns
 //! `timestamp` (1 s apart from 2000-01-01, sorted across files), `id` (Poisson, mean 1000),
@@ -6,7 +6,7 @@
 //! parallel through polars' CSV writer, so they are what polars' `write_csv` writes: floats
 //! with up to 17 significant digits, `2000-01-01T00:00:00.000` timestamps.
 //!
-//! `brisk bench frame --dir DIR` runs the seven queries of issue 5, each in a child process
+//! `brisk bench frame --dir DIR` runs the seven queries below ([`QUERIES`]), each in a child process
 //! (the binary re-executed with a hidden flag) so that its peak RSS (`VmHWM`) is its own, and
 //! prints `query=<q> engine=<e> wall_s=<f> peak_rss_mib=<f> check=<checksum>`. Engines:
 //! `brisk` (this crate's frames; CSV parsing runs on brisk's workers themselves, and the child
@@ -51,15 +51,15 @@ pub struct Args {
     /// Directory of timeseries CSVs (from `brisk gen timeseries`).
     #[arg(long)]
     pub dir: PathBuf,
-    /// `brisk`, `polars` (polars' streaming engine in this binary) or `both`.
-    #[arg(long, default_value = "both")]
-    pub engine: String,
-    /// Worker threads (brisk) / polars threads.
-    #[arg(long, default_value_t = 2)]
-    pub threads: usize,
-    /// Run only these queries (comma-separated).
+    /// Which engine runs the queries.
+    #[arg(long, value_enum, default_value_t = Engine::Both)]
+    pub engine: Engine,
+    /// Worker threads (brisk) and polars threads (default: all cores).
     #[arg(long)]
-    pub queries: Option<String>,
+    pub threads: Option<usize>,
+    /// Run only these queries (repeat or comma-separate); default: all seven.
+    #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(QUERIES))]
+    pub queries: Vec<String>,
     /// CSV partition size in MiB (brisk; `read_csv`'s default).
     #[arg(long, default_value_t = 32)]
     pub partition_mib: u64,
@@ -77,12 +77,12 @@ pub struct JoinArgs {
     /// Rows per partition.
     #[arg(long, default_value_t = 1_000_000)]
     pub partition_rows: usize,
-    /// The runtime's memory limit.
-    #[arg(long, default_value = "2GiB")]
-    pub memory_limit: String,
-    /// Worker threads.
-    #[arg(long, default_value_t = 2)]
-    pub threads: usize,
+    /// The runtime's memory limit (e.g. 2GiB, 500MB).
+    #[arg(long, alias = "limit", default_value = "2GiB", value_parser = super::parse_size)]
+    pub memory_limit: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Directory for spill files (default: the runtime's).
     #[arg(long)]
     pub spill_dir: Option<PathBuf>,
@@ -92,6 +92,28 @@ pub struct JoinArgs {
     /// Print managed bytes and resident size every half second on stderr.
     #[arg(long)]
     pub trace_memory: bool,
+}
+
+/// The engines of `brisk bench frame`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// This crate's frames.
+    Brisk,
+    /// polars' own streaming engine, in this binary.
+    Polars,
+    /// Each engine in turn, then whether their checksums agree.
+    Both,
+}
+
+impl Engine {
+    /// The name on the command line and in the output lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Brisk => "brisk",
+            Engine::Polars => "polars",
+            Engine::Both => "both",
+        }
+    }
 }
 
 /// `brisk gen ...`: data generators.
@@ -523,35 +545,41 @@ fn polars_query(q: &str, dir: &Path) -> Result<(f64, DataFrame, &'static str)> {
 
 /// Runs `brisk bench frame`.
 pub fn main(args: Args) -> Result<()> {
+    let threads = args.threads.unwrap_or_else(super::all_cores);
     if let Some(q) = &args.child {
-        let (wall, df, c) = match args.engine.as_str() {
-            "brisk" => brisk_query(q, &args.dir, args.threads, args.partition_mib)?,
-            "polars" => polars_query(q, &args.dir)?,
-            e => return Err(Error::config(format!("bench frame: unknown engine {e}"))),
+        let (wall, df, c) = match args.engine {
+            Engine::Brisk => brisk_query(q, &args.dir, threads, args.partition_mib)?,
+            Engine::Polars => polars_query(q, &args.dir)?,
+            Engine::Both => {
+                return Err(Error::config(
+                    "bench frame: a child runs one engine, brisk or polars",
+                ))
+            }
         };
         println!(
             "query={q} engine={} wall_s={wall:.2} peak_rss_mib={:.0} check={:.9e} rows={}",
-            args.engine,
+            args.engine.name(),
             peak_rss_mib(),
             checksum(&df, c)?,
             df.height()
         );
         return Ok(());
     }
-    let engines: Vec<&str> = match args.engine.as_str() {
-        "both" => vec!["brisk", "polars"],
-        e => vec![e],
+    let engines: Vec<&str> = match args.engine {
+        Engine::Both => vec!["brisk", "polars"],
+        e => vec![e.name()],
     };
-    let queries: Vec<String> = match &args.queries {
-        Some(q) => q.split(',').map(|s| s.trim().to_string()).collect(),
-        None => QUERIES.iter().map(|s| s.to_string()).collect(),
+    let queries: Vec<String> = if args.queries.is_empty() {
+        QUERIES.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.queries.clone()
     };
     let exe = std::env::current_exe()
         .map_err(|e| Error::io("bench frame: finding the running executable", e))?;
     println!(
         "# brisk bench frame --dir {} threads={} (each query in a child process)",
         args.dir.display(),
-        args.threads
+        threads
     );
     for q in &queries {
         let mut checks: Vec<(String, String)> = Vec::new();
@@ -559,11 +587,11 @@ pub fn main(args: Args) -> Result<()> {
             // polars' pool as many threads as brisk's workers: a worker that calls into polars
             // waits while the pool runs its work, so busy threads stay at `threads`; a pool of
             // one would funnel both workers' polars calls through one thread.
-            let polars_threads = args.threads;
+            let polars_threads = threads;
             let out = Command::new(&exe)
                 .args(["bench", "frame", "--dir"])
                 .arg(&args.dir)
-                .args(["--engine", e, "--threads", &args.threads.to_string()])
+                .args(["--engine", e, "--threads", &threads.to_string()])
                 .args(["--partition-mib", &args.partition_mib.to_string()])
                 .args(["--child", q])
                 .env("POLARS_MAX_THREADS", polars_threads.to_string())
@@ -625,8 +653,8 @@ pub fn join_main(args: JoinArgs) -> Result<()> {
     // back to the OS at once instead of keeping them in mimalloc's segments.
     super::return_freed_pages();
     let mut b = Runtime::builder()
-        .threads(args.threads)
-        .memory_limit(crate::sched::parse_bytes(&args.memory_limit)?);
+        .threads(args.threads.unwrap_or_else(super::all_cores))
+        .memory_limit(args.memory_limit);
     if let Some(d) = &args.spill_dir {
         b = b.spill_dir(d);
     }
@@ -682,7 +710,7 @@ pub fn join_main(args: JoinArgs) -> Result<()> {
          store_peak_mib={:.0} spilled_gib={:.2} result_rows={n} checksum={sum} expected_rows={} expected_checksum={want} {}",
         args.rows,
         args.rows.div_ceil(args.partition_rows.max(1)),
-        args.memory_limit,
+        super::format_size(args.memory_limit),
         peak_rss_mib(),
         stats.peak_bytes as f64 / (1u64 << 20) as f64,
         stats.spilled_bytes as f64 / (1u64 << 30) as f64,

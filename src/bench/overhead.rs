@@ -17,7 +17,7 @@ use crate::graph::{Graph, Key, Op, OpFn, PlanOptions, TaskId, Value};
 use crate::sched::{ComputeOptions, Runtime};
 
 /// The graph shapes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Shape {
     /// N roots under a fan-in-32 tree.
     Independent,

@@ -175,6 +175,77 @@ impl Default for RuntimeBuilder {
 }
 
 impl RuntimeBuilder {
+    /// Applies the settings given in the environment, over those set so far (later builder
+    /// calls override them in turn):
+    ///
+    /// | variable | setting | example |
+    /// |---|---|---|
+    /// | `BRISK_THREADS` | [`threads`](Self::threads) | `8` |
+    /// | `BRISK_MEMORY_LIMIT` | [`memory_limit`](Self::memory_limit) | `8 GiB` |
+    /// | `BRISK_SPILL_DIR` | [`spill_dir`](Self::spill_dir) | `/scratch/brisk` |
+    /// | `BRISK_PROGRESS` | [`progress`](Self::progress) | `auto`, `always`, `never` |
+    ///
+    /// Unset or empty variables change nothing. [`Runtime::global`] reads them too.
+    ///
+    /// ```
+    /// use brisk::Runtime;
+    /// let rt = Runtime::builder().from_env()?.threads(2).build()?;
+    /// assert_eq!(rt.threads(), 2);
+    /// # Ok::<(), brisk::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming the variable and its value when
+    /// one cannot be read (a thread count that is not a positive integer, a size that does not
+    /// parse, an unknown progress mode, a value that is not UTF-8).
+    pub fn from_env(self) -> Result<Self> {
+        self.with_vars(|name| std::env::var_os(name))
+    }
+
+    /// [`from_env`](Self::from_env) over any source of variables (tests use a map).
+    pub(crate) fn with_vars(
+        mut self,
+        var: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<Self> {
+        let text = |name: &str| -> Result<Option<String>> {
+            match var(name) {
+                None => Ok(None),
+                Some(v) => match v.into_string() {
+                    Ok(v) if v.trim().is_empty() => Ok(None),
+                    Ok(v) => Ok(Some(v.trim().to_string())),
+                    Err(v) => Err(Error::config(format!(
+                        "{name}={} is not UTF-8",
+                        v.to_string_lossy()
+                    ))),
+                },
+            }
+        };
+        if let Some(v) = text("BRISK_THREADS")? {
+            match v.parse::<usize>() {
+                Ok(n) if n > 0 => self.threads = Some(n),
+                _ => {
+                    return Err(Error::config(format!(
+                        "BRISK_THREADS={v}: expected a positive number of threads"
+                    )))
+                }
+            }
+        }
+        if let Some(v) = text("BRISK_MEMORY_LIMIT")? {
+            let bytes = parse_bytes(&v)
+                .map_err(|e| Error::config(format!("BRISK_MEMORY_LIMIT={v}: {}", e.kind())))?;
+            self.memory_limit = Some(ByteSize::Bytes(bytes));
+        }
+        if let Some(v) = text("BRISK_SPILL_DIR")? {
+            self.spill_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = text("BRISK_PROGRESS")? {
+            self.progress = v
+                .parse()
+                .map_err(|e: String| Error::config(format!("BRISK_PROGRESS: {e}")))?;
+        }
+        Ok(self)
+    }
+
     /// Worker threads (default: the number of cores).
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = Some(n);
@@ -492,20 +563,36 @@ impl Runtime {
         RuntimeBuilder::default()
     }
 
-    /// The process-wide default runtime, created on first use with default settings
-    /// (one thread per core). Its threads live until the process ends.
+    /// The process-wide default runtime, created on first use from the defaults and the
+    /// environment ([`RuntimeBuilder::from_env`]: `BRISK_THREADS`, `BRISK_MEMORY_LIMIT`,
+    /// `BRISK_SPILL_DIR`, `BRISK_PROGRESS`). Its threads live until the process ends.
+    ///
+    /// # Errors
+    /// When a variable cannot be read, or the worker threads cannot be started. A failed
+    /// start is not remembered: the next call tries again.
+    pub fn try_global() -> Result<&'static Runtime> {
+        static STARTING: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+        if let Some(rt) = GLOBAL.get() {
+            return Ok(rt);
+        }
+        let _one_at_a_time = STARTING.lock();
+        if let Some(rt) = GLOBAL.get() {
+            return Ok(rt);
+        }
+        let rt = Runtime::builder()
+            .name("brisk-global")
+            .from_env()?
+            .build()
+            .map_err(|e| e.context("starting the default brisk runtime"))?;
+        Ok(GLOBAL.get_or_init(|| rt))
+    }
+
+    /// [`try_global`](Self::try_global) for programs that cannot go on without it.
     ///
     /// # Panics
-    /// When its worker threads cannot be started (the system is out of threads or memory);
-    /// build a runtime with [`Runtime::builder`] to handle that as an error.
+    /// Where `try_global` returns an error (a bad `BRISK_*` variable, no threads to be had).
     pub fn global() -> &'static Runtime {
-        GLOBAL.get_or_init(|| {
-            // With defaults, building fails only when the system cannot start threads.
-            Runtime::builder()
-                .name("brisk-global")
-                .build()
-                .unwrap_or_else(|e| panic!("cannot start the default brisk runtime: {e}"))
-        })
+        Runtime::try_global().unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Number of worker threads.
@@ -756,6 +843,59 @@ mod tests {
         let err = parse_bytes("8 gallons").unwrap_err().to_string();
         assert!(err.contains("gallons"), "{err}");
         assert!(parse_bytes("lots").is_err());
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<std::ffi::OsString> {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).map(std::ffi::OsString::from)
+    }
+
+    #[test]
+    fn the_environment_configures_a_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = Runtime::builder()
+            .with_vars(vars(&[
+                ("BRISK_THREADS", "3"),
+                ("BRISK_MEMORY_LIMIT", " 64 MiB "),
+                ("BRISK_SPILL_DIR", dir.path().to_str().unwrap()),
+                ("BRISK_PROGRESS", "never"),
+            ]))
+            .unwrap();
+        assert_eq!(b.threads, Some(3));
+        assert!(matches!(b.memory_limit, Some(ByteSize::Bytes(n)) if n == 64 << 20));
+        assert_eq!(b.spill_dir.as_deref(), Some(dir.path()));
+        assert_eq!(b.progress, ProgressMode::Never);
+        let rt = b.build().unwrap();
+        assert_eq!(rt.threads(), 3);
+        assert_eq!(rt.memory_limit(), 64 << 20);
+        // Later builder calls win over the environment; empty variables change nothing.
+        let b = Runtime::builder()
+            .with_vars(vars(&[("BRISK_THREADS", "3"), ("BRISK_MEMORY_LIMIT", "")]))
+            .unwrap()
+            .threads(1);
+        assert_eq!(b.threads, Some(1));
+        assert!(b.memory_limit.is_none());
+    }
+
+    #[test]
+    fn a_bad_environment_variable_is_a_config_error_naming_it() {
+        for (name, value, says) in [
+            ("BRISK_THREADS", "0", "positive"),
+            ("BRISK_THREADS", "many", "positive"),
+            ("BRISK_MEMORY_LIMIT", "8 gallons", "gallons"),
+            ("BRISK_PROGRESS", "sometimes", "auto"),
+        ] {
+            let err = Runtime::builder()
+                .with_vars(vars(&[(name, value)]))
+                .err()
+                .unwrap_or_else(|| panic!("{name}={value} accepted"));
+            assert!(matches!(err.kind(), crate::ErrorKind::Config(_)), "{err}");
+            let text = err.to_string();
+            assert!(text.contains(name) && text.contains(says), "{text}");
+        }
     }
 
     #[test]

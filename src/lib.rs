@@ -47,6 +47,25 @@ pub use sched::{
 };
 pub use spill::{MemoryStats, SizeOf};
 
+/// The polars brisk is built with, so that programs name its types (`TimeUnit`, `DataType`,
+/// expressions) without depending on the exact same polars version themselves.
+///
+/// ```
+/// use brisk::polars::prelude::{col, lit, TimeUnit};
+/// let _unit = TimeUnit::Milliseconds;
+/// let _e = col("x").gt(lit(0.0));
+/// ```
+pub use polars;
+
+/// The ndarray brisk is built with (`s![]`, `ArrayD`, `Axis`), for the same reason.
+///
+/// ```
+/// use brisk::ndarray::{s, Array2};
+/// let a = Array2::<f64>::zeros((3, 4));
+/// assert_eq!(a.slice(s![1.., ..2]).dim(), (2, 2));
+/// ```
+pub use ndarray;
+
 // The derive's generated code names `::brisk`; this makes that path work inside the crate too.
 extern crate self as brisk;
 

@@ -60,15 +60,17 @@ const TEMPLATE: &str =
 /// Redraws per second allowed by indicatif's own limiter, on a terminal.
 const REFRESH_HZ: u8 = 20;
 
-/// When a [`ProgressBar`] is shown.
+/// When a [`ProgressBar`] is shown. A library draws nothing unless asked, so the default (of
+/// this type and of [`RuntimeBuilder::progress`](crate::RuntimeBuilder::progress)) is
+/// `Never`; `Auto` is what a command-line program usually wants.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum ProgressMode {
-    /// Show it when stderr is a terminal (the default).
-    #[default]
+    /// Show it when stderr is a terminal.
     Auto,
     /// Always show it, even when stderr is redirected to a file or a pipe.
     Always,
-    /// Never show it (the counters still work).
+    /// Never show it (the counters still work). The default.
+    #[default]
     Never,
 }
 
@@ -883,7 +885,7 @@ mod tests {
         }
         assert_eq!("OFF".parse::<ProgressMode>(), Ok(ProgressMode::Never));
         assert!("sometimes".parse::<ProgressMode>().is_err());
-        assert_eq!(ProgressMode::default(), ProgressMode::Auto);
+        assert_eq!(ProgressMode::default(), ProgressMode::Never);
     }
 
     #[test]

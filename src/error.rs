@@ -469,6 +469,18 @@ impl From<polars::prelude::PolarsError> for Error {
     }
 }
 
+/// The text of a panic's payload (`panic!` with a literal or a formatted message), prefixed
+/// with `panicked`, as task failures report it.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        format!("panicked: {s}")
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        format!("panicked: {s}")
+    } else {
+        "panicked".to_string()
+    }
+}
+
 /// `1234567890` as `"1234567890 bytes (1.15 GiB)"`: exact for matching, readable for people.
 pub(crate) fn show_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

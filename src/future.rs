@@ -557,18 +557,11 @@ impl State {
         let result = match std::panic::catch_unwind(AssertUnwindSafe(|| body(&ctx))) {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(name_failure(e, &self.key, false)),
-            Err(p) => {
-                let msg = p
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| p.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                Err(name_failure(
-                    Error::msg(format!("panicked: {msg}")),
-                    &self.key,
-                    true,
-                ))
-            }
+            Err(p) => Err(name_failure(
+                Error::msg(crate::error::panic_message(&*p)),
+                &self.key,
+                true,
+            )),
         };
         let bytes = result.as_ref().map_or(0, Value::bytes);
         // Errors of storing it (too large, no room) keep their own kind; they name the key.

@@ -170,12 +170,7 @@ impl PySet {
                     freeslot = Some(idx);
                 }
             }
-            perturb >>= PERTURB_SHIFT;
-            i = i
-                .wrapping_mul(5)
-                .wrapping_add(1)
-                .wrapping_add(perturb as usize)
-                & mask;
+            i = next_probe(i, &mut perturb, mask);
         }
     }
 
@@ -215,6 +210,16 @@ impl PySet {
     }
 }
 
+/// The start of the next run of linear probes: CPython's `perturb >>= PERTURB_SHIFT;
+/// i = (i * 5 + 1 + perturb) & mask`.
+fn next_probe(i: usize, perturb: &mut u64, mask: usize) -> usize {
+    *perturb >>= PERTURB_SHIFT;
+    i.wrapping_mul(5)
+        .wrapping_add(1)
+        .wrapping_add(*perturb as usize)
+        & mask
+}
+
 /// `set_insert_clean`: the first empty slot on `hash`'s probe sequence.
 fn insert_clean(slots: &mut [u32], key: u32, hash: i64) {
     let mask = slots.len() - 1;
@@ -232,12 +237,7 @@ fn insert_clean(slots: &mut [u32], key: u32, hash: i64) {
                 return;
             }
         }
-        perturb >>= PERTURB_SHIFT;
-        i = i
-            .wrapping_mul(5)
-            .wrapping_add(1)
-            .wrapping_add(perturb as usize)
-            & mask;
+        i = next_probe(i, &mut perturb, mask);
     }
 }
 

@@ -819,13 +819,7 @@ impl Failure {
     }
 
     fn from_panic(payload: Box<dyn std::any::Any + Send>) -> Failure {
-        let message = if let Some(s) = payload.downcast_ref::<&str>() {
-            format!("panicked: {s}")
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            format!("panicked: {s}")
-        } else {
-            "panicked".to_string()
-        };
+        let message = crate::error::panic_message(&*payload);
         Failure {
             key: None,
             op: None,
